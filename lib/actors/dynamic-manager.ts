@@ -1,0 +1,162 @@
+/**
+ * DynamicManager: a Moleculer mixin in the spirit of `use Tarearbol.DynamicManager`.
+ *
+ * A service that mixes it in defines `perform` (and optionally childrenSpecs,
+ * init, terminate, handleTimeout, handleStateChange, spawn) as methods, and
+ * gets the actions put, del, get, call, cast and stats, each routed to the
+ * node that owns the actor's id.
+ */
+import { randomUUID } from "crypto";
+import { Errors, type Context, type Service, type ServiceBroker } from "moleculer";
+import type { KeyhiveNode } from "../node";
+import type { ActorRuntime } from "./runtime";
+import type { ActorBehaviour } from "./types";
+
+interface ManagerThis extends Service {
+	keyhive(): KeyhiveNode;
+	runtime(): ActorRuntime;
+	route<T>(ctx: Context<{ id: string }>, action: string, local: () => Promise<T> | T): Promise<T>;
+}
+
+export interface DynamicManagerOptions {
+	/** Gives the service's keyhive node (services pass their own lookup, so lib never imports services). */
+	node(broker: ServiceBroker): KeyhiveNode;
+}
+
+/** Calls forwarded between nodes at most this often before the caller is told to retry. */
+const MAX_HOPS = 2;
+const DEFAULT_CALL_TIMEOUT_MS = 10_000;
+
+function behaviourOf(service: Record<string, unknown>): ActorBehaviour {
+	const method = <K extends keyof ActorBehaviour>(name: K) =>
+		typeof service[name] === "function" ? ((service[name] as (...a: unknown[]) => unknown).bind(service) as ActorBehaviour[K]) : undefined;
+	const perform = method("perform");
+	if (!perform) throw new Error(`service ${String(service.name)} mixes in DynamicManager but has no perform method`);
+	return {
+		perform,
+		childrenSpecs: method("childrenSpecs"),
+		init: method("init"),
+		terminate: method("terminate"),
+		handleTimeout: method("handleTimeout"),
+		handleStateChange: method("handleStateChange"),
+		spawn: method("spawn"),
+	};
+}
+
+export function DynamicManager(options: DynamicManagerOptions) {
+	return {
+		settings: {
+			/** Periodic perform interval of actors whose spec names none, and of put without one. */
+			actorTimeout: 1000,
+			/** Messages per perform at most. */
+			maxBatch: 100,
+		},
+
+		actions: {
+			put: {
+				params: { id: { type: "string", min: 1 }, payload: { type: "any", optional: true }, timeout: { type: "number", integer: true, min: 0, optional: true } },
+				handler(this: ManagerThis, ctx: Context<{ id: string; payload?: unknown; timeout?: number }>) {
+					return this.route(ctx, "put", () => this.runtime().put(ctx.params.id, ctx.params.payload ?? null, ctx.params.timeout));
+				},
+			},
+			del: {
+				params: { id: { type: "string", min: 1 } },
+				handler(this: ManagerThis, ctx: Context<{ id: string }>) {
+					return this.route(ctx, "del", async () => ({ id: ctx.params.id, deleted: await this.runtime().del(ctx.params.id) }));
+				},
+			},
+			get: {
+				params: { id: { type: "string", min: 1 } },
+				handler(this: ManagerThis, ctx: Context<{ id: string }>) {
+					return this.route(ctx, "get", async () => {
+						await this.runtime().whenReady();
+						return this.runtime().get(ctx.params.id);
+					});
+				},
+			},
+			/** Sends a message to the actor and resolves with the result of the perform that processed it. */
+			call: {
+				params: { id: { type: "string", min: 1 }, message: { type: "any" }, timeout: { type: "number", integer: true, positive: true, optional: true } },
+				handler(this: ManagerThis, ctx: Context<{ id: string; message: unknown; timeout?: number }>) {
+					return this.route(ctx, "call", async () => {
+						const messageId = `call-${randomUUID()}`;
+						const runtime = this.runtime();
+						const result = runtime.awaitResult(messageId);
+						const payload = typeof ctx.params.message === "string" ? ctx.params.message : JSON.stringify(ctx.params.message);
+						this.keyhive().store.append([{ id: messageId, key: ctx.params.id, payload }]);
+						const timeoutMs = ctx.params.timeout ?? DEFAULT_CALL_TIMEOUT_MS;
+						let timer: NodeJS.Timeout | undefined;
+						const timeout = new Promise<never>((_, reject) => {
+							timer = setTimeout(() => {
+								runtime.forgetWaiter(messageId);
+								reject(new Errors.RequestTimeoutError({ action: `${this.name}.call`, nodeID: this.broker.nodeID }));
+							}, timeoutMs);
+						});
+						try {
+							return await Promise.race([result, timeout]);
+						} finally {
+							clearTimeout(timer);
+						}
+					});
+				},
+			},
+			/** Sends a message to the actor without waiting for it. */
+			cast: {
+				params: { id: { type: "string", min: 1 }, message: { type: "any" } },
+				handler(this: ManagerThis, ctx: Context<{ id: string; message: unknown }>) {
+					const id = `cast-${randomUUID()}`;
+					const payload = typeof ctx.params.message === "string" ? ctx.params.message : JSON.stringify(ctx.params.message);
+					// Stored here, the shipping loop carries it to the owner like any other row.
+					this.keyhive().store.append([{ id, key: ctx.params.id, payload }]);
+					return { id };
+				},
+			},
+			stats: {
+				handler(this: ManagerThis) {
+					const node = this.keyhive();
+					return { node: node.nodeID, state: node.state, ...this.runtime().stats() };
+				},
+			},
+		},
+
+		methods: {
+			keyhive(this: ManagerThis) {
+				return options.node(this.broker);
+			},
+			runtime(this: ManagerThis) {
+				return this.keyhive().runtime!;
+			},
+			/** Runs local on the owner of ctx.params.id, forwarding the call there from anywhere else. */
+			async route<T>(this: ManagerThis, ctx: Context<{ id: string }, { keyhiveHops?: number }>, action: string, local: () => Promise<T> | T): Promise<T> {
+				const node = this.keyhive();
+				const owner = node.topology.ownerOf(ctx.params.id);
+				if (owner === node.nodeID) return local();
+				const hops = ctx.meta.keyhiveHops ?? 0;
+				if (owner === null || hops >= MAX_HOPS) {
+					throw new Errors.MoleculerRetryableError(
+						owner === null ? `no node owns ${ctx.params.id}: the cluster is ${node.state}` : `views are settling; retry ${action} ${ctx.params.id}`,
+						503,
+						"KEYHIVE_NO_OWNER",
+					);
+				}
+				return ctx.call(`${this.fullName}.${action}`, ctx.params, { nodeID: owner, meta: { keyhiveHops: hops + 1 } }) as Promise<T>;
+			},
+		},
+
+		created(this: ManagerThis) {
+			const settings = this.settings as { actorTimeout: number; maxBatch: number };
+			this.keyhive().attachRuntime(behaviourOf(this as unknown as Record<string, unknown>), {
+				defaultTimeout: settings.actorTimeout,
+				maxBatch: settings.maxBatch,
+			});
+		},
+
+		started(this: ManagerThis) {
+			this.runtime().start();
+		},
+
+		async stopped(this: ManagerThis) {
+			await this.keyhive().leave();
+		},
+	};
+}

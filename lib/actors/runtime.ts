@@ -1,0 +1,744 @@
+/**
+ * The dynamic manager: holds and schedules the actors this node owns.
+ *
+ * An actor is a six-field object in a Map plus a reference in the timer wheel;
+ * an idle actor costs nothing else. Rows are dealt from the store to the actors
+ * they belong to, one perform per actor at a time, and finished performs are
+ * committed in groups: rows deleted, ids remembered, new state and outbox
+ * written in one transaction.
+ *
+ * Ownership: an actor is in the Map only while this node owns its key. On a
+ * new view the actors whose key moved stop starting performs and are released
+ * when idle (their rows then ship); keys newly owned start only when the view
+ * is settled on every node.
+ */
+import type { Commit, Headers, Store, StoredMessage } from "../store/store";
+import type { TopologyParticipant, TopologyState, View } from "../topology/topology";
+import { LagHistogram } from "./lag";
+import { PerformLog } from "./perform-log";
+import type { ActorBehaviour, ActorMessage, ActorSpec, PerformContext, PerformResult, TerminateReason } from "./types";
+import { TimerWheel } from "./wheel";
+
+const BUSY = 1;
+const LEAVING = 2;
+const BACKOFF = 4;
+const QUEUED = 8;
+
+class Actor {
+	id: string;
+	payload: unknown;
+	timeout: number;
+	due = 0;
+	flags = 0;
+	/** Seconds since the runtime started of the last perform, -1 if none. */
+	last = -1;
+
+	constructor(id: string, payload: unknown, timeout: number) {
+		this.id = id;
+		this.payload = payload;
+		this.timeout = timeout;
+	}
+}
+
+export interface ActorInfo {
+	id: string;
+	payload: unknown;
+	timeout: number;
+	node: string;
+	busy: boolean;
+	pending: number;
+	lastPerformAgoMs: number | null;
+}
+
+export interface RuntimeStats {
+	actors: number;
+	busy: number;
+	pending: number;
+	performs: number;
+	processed: number;
+	failures: number;
+	dead: number;
+	timeouts: number;
+	lagP50: number;
+	lagP99: number;
+}
+
+export interface RuntimeOptions {
+	store: Store;
+	self: string;
+	behaviour: ActorBehaviour;
+	defaultTimeout?: number;
+	maxAttempts?: number;
+	retryBaseMs?: number;
+	retryMaxMs?: number;
+	performTimeoutMs?: number;
+	/** Messages per perform at most. */
+	maxBatch?: number;
+	tickMs?: number;
+	payloadFormat?: "text" | "json";
+	performLog?: string;
+	/** A committed actor record for a key this node does not own (a replace with a new id). */
+	onForeignRecord?(id: string): void;
+	/** An actor was released: its rows may ship now. */
+	onRelease?(): void;
+	logger?: { info(msg: string): void; warn(msg: string): void; error(msg: string): void };
+}
+
+interface Finished {
+	actor: Actor;
+	rows: StoredMessage[];
+	result: unknown;
+	commit: Commit;
+	removed: TerminateReason | null;
+	failed: Error | null;
+	started: number;
+}
+
+const NO_MESSAGES: ActorMessage[] = Object.freeze([]) as unknown as ActorMessage[];
+
+class Context implements PerformContext {
+	readonly node: string;
+	readonly attempt: number;
+	outbox: { body: string; headers?: Headers | null }[] | null = null;
+
+	constructor(node: string, attempt: number) {
+		this.node = node;
+		this.attempt = attempt;
+	}
+
+	publish(body: unknown, headers?: Headers): void {
+		(this.outbox ??= []).push({ body: JSON.stringify(body), headers: headers ?? null });
+	}
+}
+
+export class ActorRuntime implements TopologyParticipant {
+	private readonly store: Store;
+	private readonly self: string;
+	private readonly behaviour: ActorBehaviour;
+	private readonly defaultTimeout: number;
+	private readonly maxAttempts: number;
+	private readonly retryBaseMs: number;
+	private readonly retryMaxMs: number;
+	private readonly performTimeoutMs: number;
+	private readonly maxBatch: number;
+	private readonly json: boolean;
+	private readonly options: RuntimeOptions;
+	private readonly startedAt = Date.now();
+
+	private readonly actors = new Map<string, Actor>();
+	private readonly mailboxes = new Map<Actor, StoredMessage[]>();
+	/** Seqs of rows in a mailbox or in a perform. */
+	private readonly dealt = new Set<number>();
+	private readonly wheel: TimerWheel<Actor>;
+	private ready: Actor[] = [];
+	private finished: Finished[] = [];
+	private readonly inflight = new Map<Actor, { started: number; rows: StoredMessage[]; ctx: Context }>();
+	private readonly waiters = new Map<string, { resolve(v: unknown): void; reject(e: Error): void }>();
+	private readonly idleWaiters = new Map<Actor, (() => void)[]>();
+	private releaseWaiters: (() => void)[] = [];
+	private view: View | null = null;
+	private state: TopologyState = "down";
+	private settled = false;
+	private timer: NodeJS.Timeout | null = null;
+	private sweepTimer: NodeJS.Timeout | null = null;
+	private pumpScheduled = false;
+	private flushScheduled = false;
+	private busyCount = 0;
+	private leavingCount = 0;
+	private readonly lag = new LagHistogram();
+	private readonly performLog: PerformLog | null;
+	private readyWaiters: (() => void)[] = [];
+
+	performs = 0;
+	processed = 0;
+	failures = 0;
+	deadLettered = 0;
+	timeouts = 0;
+
+	constructor(options: RuntimeOptions) {
+		this.options = options;
+		this.store = options.store;
+		this.self = options.self;
+		this.behaviour = options.behaviour;
+		this.defaultTimeout = options.defaultTimeout ?? 1000;
+		this.maxAttempts = options.maxAttempts ?? 5;
+		this.retryBaseMs = options.retryBaseMs ?? 100;
+		this.retryMaxMs = options.retryMaxMs ?? 30_000;
+		this.performTimeoutMs = options.performTimeoutMs ?? 30_000;
+		this.maxBatch = options.maxBatch ?? 100;
+		this.json = options.payloadFormat === "json";
+		this.wheel = new TimerWheel<Actor>(options.tickMs ?? 10);
+		this.performLog = options.performLog ? new PerformLog(options.performLog, options.self) : null;
+		this.store.onStored((rows) => this.deal(rows));
+	}
+
+	/** Starts the wheel; actors arrive with the first settled view. */
+	start(): void {
+		if (this.timer) return;
+		this.timer = setInterval(() => this.tick(), this.wheel.tickMs);
+		this.sweepTimer = setInterval(() => this.sweepTimeouts(), Math.min(1000, this.performTimeoutMs));
+	}
+
+	// ---- topology participant -------------------------------------------
+
+	onStateChange(_from: TopologyState, to: TopologyState): void {
+		this.state = to;
+		this.behaviour.handleStateChange?.(to);
+		if (this.active) this.schedulePump();
+	}
+
+	onView(view: View): void {
+		this.view = view;
+		this.settled = false;
+		for (const actor of this.actors.values()) {
+			if (view.ring.ownerOf(actor.id) !== this.self) this.leave(actor);
+		}
+	}
+
+	handoff(view: View): Promise<void> {
+		if (this.view !== view || this.leavingCount === 0) return Promise.resolve();
+		return new Promise((resolve) => this.releaseWaiters.push(resolve));
+	}
+
+	onSettled(view: View): void {
+		if (this.view !== view) return;
+		this.settled = true;
+		void this.activateOwned(view).then(() => {
+			for (const resolve of this.readyWaiters.splice(0)) resolve();
+		});
+	}
+
+	/** Whether this node still holds the actor of key (its rows must not ship yet). */
+	holds(key: string): boolean {
+		return this.actors.has(key);
+	}
+
+	private get active(): boolean {
+		return this.state === "rehashing" || this.state === "ready";
+	}
+
+	private owns(key: string): boolean {
+		return this.view !== null && this.view.ring.ownerOf(key) === this.self;
+	}
+
+	/** Sticky: a leaving actor is released when idle even if a newer view gives its key back (it restarts from the store). */
+	private leave(actor: Actor): void {
+		if (!(actor.flags & LEAVING)) {
+			actor.flags |= LEAVING;
+			this.leavingCount++;
+		}
+		if (!(actor.flags & BUSY)) this.release(actor, "moved");
+	}
+
+	/** Drops an idle actor from memory; its state is already in the store. */
+	private release(actor: Actor, reason: TerminateReason): void {
+		this.actors.delete(actor.id);
+		this.wheel.cancel(actor);
+		if (actor.flags & LEAVING) this.leavingCount--;
+		const mailbox = this.mailboxes.get(actor);
+		if (mailbox) {
+			for (const row of mailbox) this.dealt.delete(row.seq);
+			this.mailboxes.delete(actor);
+		}
+		this.behaviour.terminate?.(actor.id, reason, actor.payload);
+		this.notifyIdle(actor);
+		this.options.onRelease?.();
+		if (this.releaseWaiters.length > 0 && this.leavingCount === 0) {
+			for (const resolve of this.releaseWaiters.splice(0)) resolve();
+		}
+	}
+
+	/** Spawns the actors this node owns and does not hold yet: stored state first, then specs, then rows. */
+	private async activateOwned(view: View): Promise<void> {
+		const tombstones = new Set<string>();
+		for (const record of this.store.actors()) {
+			if (this.view !== view) return;
+			if (this.actors.has(record.id) || !this.owns(record.id)) continue;
+			if (record.deleted) tombstones.add(record.id);
+			else this.spawn(record.id, record.payload, record.timeout);
+		}
+		const specs = this.behaviour.childrenSpecs ? await this.behaviour.childrenSpecs() : [];
+		if (this.view !== view) return;
+		for (const spec of specs as Iterable<ActorSpec>) {
+			if (this.actors.has(spec.id) || tombstones.has(spec.id) || !this.owns(spec.id)) continue;
+			this.spawn(spec.id, spec.payload ?? null, spec.timeout ?? this.defaultTimeout);
+		}
+		this.rescan();
+	}
+
+	private spawn(id: string, payload: unknown, timeout: number): Actor {
+		const init = this.behaviour.init?.(id, payload);
+		const actor = new Actor(id, init === undefined ? payload : init, timeout);
+		this.actors.set(id, actor);
+		// The first periodic perform falls anywhere in one interval, so a million actors spawned together do not all fire in one tick.
+		if (timeout > 0) this.wheel.schedule(actor, Math.random() * timeout, Date.now());
+		return actor;
+	}
+
+	/** Deals every pending row not dealt yet (after a settle, rows for new keys wait in the store). */
+	private rescan(): void {
+		let after = 0;
+		for (;;) {
+			const rows = this.store.scan(after, 5000);
+			if (rows.length === 0) break;
+			this.deal(rows.filter((row) => !this.dealt.has(row.seq)));
+			after = rows[rows.length - 1].seq;
+		}
+	}
+
+	// ---- dealing rows to actors -------------------------------------------
+
+	private deal(rows: StoredMessage[]): void {
+		for (const row of rows) {
+			let actor = this.actors.get(row.key);
+			if (!actor) {
+				if (!this.settled || !this.active || !this.owns(row.key)) continue;
+				actor = this.activateOnDemand(row.key);
+			}
+			if (actor.flags & LEAVING) continue;
+			let mailbox = this.mailboxes.get(actor);
+			if (!mailbox) this.mailboxes.set(actor, (mailbox = []));
+			insertByStamp(mailbox, row);
+			this.dealt.add(row.seq);
+			this.enqueue(actor);
+		}
+	}
+
+	private activateOnDemand(id: string): Actor {
+		const record = this.store.actor(id);
+		if (record && !record.deleted) return this.spawn(id, record.payload, record.timeout);
+		const initial = this.behaviour.spawn?.(id) ?? {};
+		return this.spawn(id, initial.payload ?? null, initial.timeout ?? this.defaultTimeout);
+	}
+
+	private enqueue(actor: Actor): void {
+		if (actor.flags & (BUSY | BACKOFF | QUEUED | LEAVING)) return;
+		actor.flags |= QUEUED;
+		this.ready.push(actor);
+		this.schedulePump();
+	}
+
+	private schedulePump(): void {
+		if (this.pumpScheduled || !this.active) return;
+		this.pumpScheduled = true;
+		setImmediate(() => this.pump());
+	}
+
+	/** Runs queued actors, a bounded number per turn so timers and I/O keep flowing. */
+	private pump(): void {
+		this.pumpScheduled = false;
+		if (!this.active) return;
+		const queue = this.ready;
+		const budget = Math.min(queue.length, 5000);
+		const now = Date.now();
+		for (let i = 0; i < budget; i++) {
+			const actor = queue[i];
+			actor.flags &= ~QUEUED;
+			if (actor.flags & (BUSY | BACKOFF | LEAVING) || this.actors.get(actor.id) !== actor) continue;
+			this.run(actor, now);
+		}
+		this.ready = budget === queue.length ? [] : queue.slice(budget);
+		if (this.ready.length > 0) this.schedulePump();
+	}
+
+	private tick(): void {
+		const now = Date.now();
+		if (!this.active) return;
+		this.wheel.advance(now, (actor, late) => {
+			if (this.actors.get(actor.id) !== actor || actor.flags & (BUSY | LEAVING)) return;
+			if (actor.flags & BACKOFF) {
+				actor.flags &= ~BACKOFF;
+				this.enqueue(actor);
+				return;
+			}
+			this.lag.record(late);
+			this.run(actor, now);
+		});
+	}
+
+	// ---- performing --------------------------------------------------------
+
+	private run(actor: Actor, now: number): void {
+		const mailbox = this.mailboxes.get(actor);
+		let rows: StoredMessage[] = [];
+		if (mailbox) {
+			rows = mailbox.length <= this.maxBatch ? mailbox : mailbox.slice(0, this.maxBatch);
+			if (rows === mailbox) this.mailboxes.delete(actor);
+			else mailbox.splice(0, rows.length);
+		}
+		actor.flags |= BUSY;
+		this.busyCount++;
+		this.wheel.cancel(actor);
+		this.performs++;
+		actor.last = Math.floor((now - this.startedAt) / 1000);
+		const attempt = rows.length === 0 ? 1 : rows[0].attempts + 1;
+		const ctx = new Context(this.self, attempt);
+		const started = this.performLog ? this.performLog.now() : 0;
+		let result: PerformResult | Promise<PerformResult>;
+		try {
+			result = this.behaviour.perform(actor.id, actor.payload, rows.length === 0 ? NO_MESSAGES : rows.map((r) => this.toMessage(r)), ctx);
+		} catch (err) {
+			this.fail(actor, rows, toError(err), started);
+			return;
+		}
+		if (result !== null && typeof result === "object" && typeof (result as Promise<unknown>).then === "function") {
+			const entry = { started: now, rows, ctx };
+			this.inflight.set(actor, entry);
+			(result as Promise<PerformResult>).then(
+				(value) => {
+					if (this.inflight.get(actor) !== entry) return;
+					this.inflight.delete(actor);
+					this.complete(actor, rows, value, ctx, started);
+				},
+				(err) => {
+					if (this.inflight.get(actor) !== entry) return;
+					this.inflight.delete(actor);
+					this.fail(actor, rows, toError(err), started);
+				},
+			);
+			return;
+		}
+		this.complete(actor, rows, result as PerformResult, ctx, started);
+	}
+
+	private toMessage(row: StoredMessage): ActorMessage {
+		let payload: unknown = row.payload;
+		if (this.json) {
+			try {
+				payload = JSON.parse(row.payload);
+			} catch {
+				payload = row.payload;
+			}
+		}
+		return { id: row.id, key: row.key, payload, headers: row.headers, receivedAt: row.receivedAt, attempts: row.attempts };
+	}
+
+	/** Interprets a perform's return shape into what must be committed. */
+	private complete(actor: Actor, rows: StoredMessage[], value: PerformResult, ctx: Context, started: number): void {
+		const commit: Commit = {};
+		let result: unknown = value;
+		let removed: TerminateReason | null = null;
+		let changed = false;
+		if (value === "halt") {
+			removed = "halt";
+			result = undefined;
+			commit.actors = [{ id: actor.id, payload: actor.payload, timeout: actor.timeout, deleted: true }];
+		} else if (value !== null && typeof value === "object") {
+			const shape = value as Record<string, unknown>;
+			if ("replace" in shape) {
+				result = shape.replace;
+				if (typeof shape.id === "string" && shape.id !== actor.id) {
+					removed = "replaced";
+					commit.actors = [
+						{ id: actor.id, payload: actor.payload, timeout: actor.timeout, deleted: true },
+						{ id: shape.id, payload: shape.replace, timeout: actor.timeout, deleted: false },
+					];
+				} else {
+					actor.payload = shape.replace;
+					changed = true;
+				}
+			} else if ("timeout" in shape && typeof shape.timeout === "number") {
+				actor.timeout = Math.max(0, shape.timeout);
+				result = shape.result;
+				changed = true;
+			} else if ("ok" in shape) {
+				result = shape.ok;
+			}
+		}
+		if (changed) commit.actors = [{ id: actor.id, payload: actor.payload, timeout: actor.timeout, deleted: false }];
+		if (rows.length > 0) commit.done = rows.map((r) => ({ seq: r.seq, id: r.id, key: r.key }));
+		if (ctx.outbox) commit.outbox = ctx.outbox;
+		if (!commit.done && !commit.actors && !commit.outbox) {
+			this.finish({ actor, rows, result, commit, removed, failed: null, started });
+			return;
+		}
+		this.finished.push({ actor, rows, result, commit, removed, failed: null, started });
+		this.scheduleFlush();
+	}
+
+	private fail(actor: Actor, rows: StoredMessage[], error: Error, started: number): void {
+		this.failures++;
+		if (rows.length === 0) {
+			this.options.logger?.warn(`actor ${actor.id}: periodic perform failed: ${error.message}`);
+			this.finish({ actor, rows, result: undefined, commit: {}, removed: null, failed: error, started });
+			return;
+		}
+		const attempts = rows[0].attempts + 1;
+		const commit: Commit =
+			attempts >= this.maxAttempts
+				? { dead: rows.map((r) => ({ seq: r.seq, reason: error.message || error.name })) }
+				: { failed: rows.map((r) => r.seq) };
+		this.finished.push({ actor, rows, result: undefined, commit, removed: null, failed: error, started });
+		this.scheduleFlush();
+	}
+
+	private scheduleFlush(): void {
+		if (this.flushScheduled) return;
+		this.flushScheduled = true;
+		setImmediate(() => this.flush());
+	}
+
+	/** Commits every finished perform in one transaction, then lets their actors go on. */
+	private flush(): void {
+		this.flushScheduled = false;
+		const batch = this.finished;
+		if (batch.length === 0) return;
+		this.finished = [];
+		const merged: Commit = { done: [], failed: [], dead: [], actors: [], outbox: [] };
+		for (const f of batch) {
+			if (f.commit.done) merged.done!.push(...f.commit.done);
+			if (f.commit.failed) merged.failed!.push(...f.commit.failed);
+			if (f.commit.dead) merged.dead!.push(...f.commit.dead);
+			if (f.commit.actors) merged.actors!.push(...f.commit.actors);
+			if (f.commit.outbox) merged.outbox!.push(...f.commit.outbox);
+		}
+		try {
+			this.store.commit(merged);
+		} catch (err) {
+			// Nothing of the batch happened: the rows are still pending; try them again later.
+			this.options.logger?.error(`commit of ${batch.length} performs failed: ${(err as Error).message}`);
+			for (const f of batch) this.finish({ ...f, failed: toError(err), commit: { failed: [] }, removed: null });
+			return;
+		}
+		const ended = this.performLog ? this.performLog.now() : 0;
+		for (const f of batch) {
+			if (this.performLog && f.rows.length > 0) this.performLog.record(f.actor.id, f.started, ended, f.rows.length);
+			this.finish(f);
+		}
+		this.performLog?.flush();
+	}
+
+	/** After a perform is over (and committed, when it had something to commit). */
+	private finish(f: Finished): void {
+		const { actor, rows } = f;
+		actor.flags &= ~BUSY;
+		this.busyCount--;
+		for (const row of rows) this.dealt.delete(row.seq);
+		if (f.failed) {
+			const dead = f.commit.dead !== undefined;
+			if (dead) this.deadLettered += rows.length;
+			for (const row of rows) {
+				if (dead) this.rejectWaiter(row.id, f.failed);
+				else row.attempts++;
+			}
+			if (rows.length > 0 && !dead) {
+				// Back to the head of the mailbox, tried again after a backoff.
+				const mailbox = this.mailboxes.get(actor) ?? [];
+				this.mailboxes.set(actor, rows.concat(mailbox));
+				for (const row of rows) this.dealt.add(row.seq);
+				actor.flags |= BACKOFF;
+				this.wheel.schedule(actor, this.backoff(rows[0].attempts), Date.now());
+			}
+		} else {
+			this.processed += rows.length;
+			for (const row of rows) this.resolveWaiter(row.id, f.result);
+		}
+		if (f.removed) {
+			this.dropMailbox(actor);
+			this.release(actor, f.removed);
+			if (f.removed === "replaced") this.adoptReplacement(f.commit.actors![1].id);
+			return;
+		}
+		if (actor.flags & LEAVING) {
+			this.release(actor, "moved");
+			return;
+		}
+		this.notifyIdle(actor);
+		if (actor.flags & BACKOFF) return;
+		if (this.mailboxes.has(actor)) this.enqueue(actor);
+		else if (actor.timeout > 0) this.wheel.schedule(actor, actor.timeout, Date.now());
+	}
+
+	private dropMailbox(actor: Actor): void {
+		const mailbox = this.mailboxes.get(actor);
+		if (!mailbox) return;
+		for (const row of mailbox) this.dealt.delete(row.seq);
+		this.mailboxes.delete(actor);
+	}
+
+	/** The new actor of a replace-with-id: started here if owned, else its record ships. */
+	private adoptReplacement(id: string): void {
+		if (this.owns(id) && this.settled && !this.actors.has(id)) {
+			const record = this.store.actor(id)!;
+			this.spawn(id, record.payload, record.timeout);
+			this.rescan();
+		} else if (!this.owns(id)) {
+			this.options.onForeignRecord?.(id);
+		}
+	}
+
+	private backoff(attempts: number): number {
+		return Math.min(this.retryBaseMs * 2 ** Math.max(0, attempts - 1), this.retryMaxMs);
+	}
+
+	private sweepTimeouts(): void {
+		const now = Date.now();
+		for (const [actor, entry] of this.inflight) {
+			if (now - entry.started < this.performTimeoutMs) continue;
+			this.inflight.delete(actor);
+			this.timeouts++;
+			this.behaviour.handleTimeout?.(actor.id, actor.payload);
+			this.fail(actor, entry.rows, new Error(`perform timed out after ${this.performTimeoutMs} ms`), 0);
+		}
+	}
+
+	private resolveWaiter(id: string, value: unknown): void {
+		const waiter = this.waiters.get(id);
+		if (!waiter) return;
+		this.waiters.delete(id);
+		waiter.resolve(value);
+	}
+
+	private rejectWaiter(id: string, error: Error): void {
+		const waiter = this.waiters.get(id);
+		if (!waiter) return;
+		this.waiters.delete(id);
+		waiter.reject(error);
+	}
+
+	private notifyIdle(actor: Actor): void {
+		const waiters = this.idleWaiters.get(actor);
+		if (!waiters) return;
+		this.idleWaiters.delete(actor);
+		for (const resolve of waiters) resolve();
+	}
+
+	private async idle(actor: Actor): Promise<void> {
+		while (actor.flags & BUSY) {
+			await new Promise<void>((resolve) => {
+				const list = this.idleWaiters.get(actor) ?? [];
+				list.push(resolve);
+				this.idleWaiters.set(actor, list);
+			});
+		}
+	}
+
+	// ---- the API behind the actions ----------------------------------------
+
+	/** Resolves when this node is settled on its view and may create actors. */
+	whenReady(): Promise<void> {
+		if (this.settled && this.active) return Promise.resolve();
+		return new Promise((resolve) => this.readyWaiters.push(resolve));
+	}
+
+	/** Resolves with the result of the perform that processes message id. */
+	awaitResult(id: string): Promise<unknown> {
+		return new Promise((resolve, reject) => this.waiters.set(id, { resolve, reject }));
+	}
+
+	forgetWaiter(id: string): void {
+		this.waiters.delete(id);
+	}
+
+	/** Creates the actor or replaces its payload and timeout. */
+	async put(id: string, payload: unknown, timeout?: number): Promise<ActorInfo> {
+		await this.whenReady();
+		this.assertOwner(id);
+		let actor = this.actors.get(id);
+		if (actor) await this.idle(actor);
+		actor = this.actors.get(id);
+		const finalTimeout = timeout ?? actor?.timeout ?? this.defaultTimeout;
+		this.store.commit({ actors: [{ id, payload, timeout: finalTimeout, deleted: false }] });
+		if (actor) {
+			actor.payload = payload;
+			actor.timeout = finalTimeout;
+			this.wheel.cancel(actor);
+			if (finalTimeout > 0) this.wheel.schedule(actor, finalTimeout, Date.now());
+		} else {
+			actor = this.spawn(id, payload, finalTimeout);
+			this.rescan();
+		}
+		return this.info(actor);
+	}
+
+	/** Removes the actor; its pending messages are dead-lettered with reason "actor deleted". */
+	async del(id: string): Promise<boolean> {
+		await this.whenReady();
+		this.assertOwner(id);
+		const actor = this.actors.get(id);
+		if (actor) await this.idle(actor);
+		const current = this.actors.get(id);
+		const pending = this.store.messagesOf(id);
+		this.store.commit({
+			dead: pending.map((m) => ({ seq: m.seq, reason: "actor deleted" })),
+			actors: [{ id, payload: null, timeout: 0, deleted: true }],
+		});
+		this.deadLettered += pending.length;
+		for (const m of pending) this.rejectWaiter(m.id, new Error("actor deleted"));
+		if (current) {
+			this.dropMailbox(current);
+			this.release(current, "deleted");
+		}
+		return current !== undefined;
+	}
+
+	get(id: string): ActorInfo | null {
+		const actor = this.actors.get(id);
+		return actor ? this.info(actor) : null;
+	}
+
+	private info(actor: Actor): ActorInfo {
+		return {
+			id: actor.id,
+			payload: actor.payload,
+			timeout: actor.timeout,
+			node: this.self,
+			busy: (actor.flags & BUSY) !== 0,
+			pending: this.store.messagesOf(actor.id).length,
+			lastPerformAgoMs: actor.last < 0 ? null : Date.now() - (this.startedAt + actor.last * 1000),
+		};
+	}
+
+	private assertOwner(id: string): void {
+		if (!this.owns(id)) throw new Error(`${this.self} does not own ${id}`);
+	}
+
+	stats(): RuntimeStats {
+		const lag = this.lag.snapshot();
+		return {
+			actors: this.actors.size,
+			busy: this.busyCount,
+			pending: this.store.pendingCount,
+			performs: this.performs,
+			processed: this.processed,
+			failures: this.failures,
+			dead: this.deadLettered,
+			timeouts: this.timeouts,
+			lagP50: lag.p50,
+			lagP99: lag.p99,
+		};
+	}
+
+	/** Lag histogram since the last reset (for benchmarks and metrics). */
+	takeLag(): { p50: number; p99: number; count: number } {
+		return this.lag.take();
+	}
+
+	/** Stops starting performs, waits for those in flight, and commits them. */
+	async stop(): Promise<void> {
+		if (this.timer) clearInterval(this.timer);
+		if (this.sweepTimer) clearInterval(this.sweepTimer);
+		this.timer = this.sweepTimer = null;
+		this.state = "stopped";
+		const deadline = Date.now() + this.performTimeoutMs;
+		while ((this.busyCount > 0 || this.finished.length > 0) && Date.now() < deadline) {
+			await new Promise((resolve) => setTimeout(resolve, 5));
+		}
+		for (const actor of this.actors.values()) this.behaviour.terminate?.(actor.id, "stopped", actor.payload);
+		this.actors.clear();
+		this.mailboxes.clear();
+		this.dealt.clear();
+		this.performLog?.close();
+	}
+}
+
+function insertByStamp(mailbox: StoredMessage[], row: StoredMessage): void {
+	let i = mailbox.length;
+	while (i > 0 && mailbox[i - 1].stamp > row.stamp) i--;
+	if (i === mailbox.length) mailbox.push(row);
+	else mailbox.splice(i, 0, row);
+}
+
+function toError(err: unknown): Error {
+	return err instanceof Error ? err : new Error(String(err));
+}

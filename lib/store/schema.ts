@@ -1,0 +1,67 @@
+/**
+ * The node-local SQLite schema. One file per node; every table that holds
+ * something about a key has that key, so a key's messages, actor state and
+ * processed ids can be shipped together when the key moves.
+ */
+export const SCHEMA_VERSION = 1;
+
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (
+	name TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Pending messages. seq is local arrival order; stamp is the order the message
+-- entered keyhive (kept when a row is shipped), which is the order per key.
+CREATE TABLE IF NOT EXISTS messages (
+	seq INTEGER PRIMARY KEY,
+	id TEXT NOT NULL UNIQUE,
+	key TEXT NOT NULL,
+	stamp INTEGER NOT NULL,
+	payload TEXT NOT NULL,
+	headers TEXT,
+	received_at INTEGER NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS messages_by_key ON messages (key, stamp);
+
+-- Ids already performed here: the dedupe window.
+CREATE TABLE IF NOT EXISTS processed (
+	id TEXT PRIMARY KEY,
+	key TEXT NOT NULL,
+	at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS processed_by_at ON processed (at);
+CREATE INDEX IF NOT EXISTS processed_by_key ON processed (key);
+
+-- Actor state that differs from childrenSpecs(): committed payloads, changed
+-- timeouts, actors made by put or on demand, and tombstones of removed ones.
+CREATE TABLE IF NOT EXISTS actors (
+	id TEXT PRIMARY KEY,
+	payload TEXT,
+	timeout INTEGER NOT NULL,
+	deleted INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS dead (
+	seq INTEGER PRIMARY KEY,
+	id TEXT NOT NULL,
+	key TEXT NOT NULL,
+	stamp INTEGER NOT NULL,
+	payload TEXT NOT NULL,
+	headers TEXT,
+	received_at INTEGER NOT NULL,
+	attempts INTEGER NOT NULL,
+	reason TEXT NOT NULL,
+	died_at INTEGER NOT NULL
+);
+
+-- Results written in the same transaction as the perform that made them,
+-- published from here and deleted once the broker confirmed them.
+CREATE TABLE IF NOT EXISTS outbox (
+	seq INTEGER PRIMARY KEY,
+	body TEXT NOT NULL,
+	headers TEXT,
+	created_at INTEGER NOT NULL
+);
+`;

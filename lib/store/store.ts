@@ -1,0 +1,428 @@
+/**
+ * The node-local store: one SQLite file (WAL) per node.
+ *
+ * Every write that must be atomic with another is one transaction here:
+ * append + dedupe, a perform's delete + remember-id + actor state + outbox,
+ * a received shipment, and forgetting what the owner has committed.
+ */
+import Database = require("better-sqlite3");
+import * as fs from "fs";
+import * as path from "path";
+import { SCHEMA, SCHEMA_VERSION } from "./schema";
+
+export type Headers = Record<string, string | number | boolean>;
+
+/** A message entering keyhive. stamp, when given, is kept (shipped rows keep their order). */
+export interface NewMessage {
+	id: string;
+	key: string;
+	payload: string;
+	headers?: Headers | null;
+	stamp?: number;
+	receivedAt?: number;
+	attempts?: number;
+}
+
+export interface StoredMessage {
+	seq: number;
+	id: string;
+	key: string;
+	stamp: number;
+	payload: string;
+	headers: Headers | null;
+	receivedAt: number;
+	attempts: number;
+}
+
+export interface ActorRecord {
+	id: string;
+	payload: unknown;
+	timeout: number;
+	deleted: boolean;
+}
+
+export interface ProcessedRecord {
+	id: string;
+	key: string;
+	at: number;
+}
+
+/** What moves with a set of keys from one node to another. */
+export interface Shipment {
+	messages: Omit<StoredMessage, "seq">[];
+	actors: ActorRecord[];
+	processed: ProcessedRecord[];
+}
+
+export interface DeadMessage extends StoredMessage {
+	reason: string;
+	diedAt: number;
+}
+
+export interface OutboxEntry {
+	seq: number;
+	body: string;
+	headers: Headers | null;
+}
+
+/** Everything one group of finished performs changes, committed at once. */
+export interface Commit {
+	/** Performed messages: deleted, and their ids remembered. */
+	done?: { seq: number; id: string; key: string }[];
+	/** Failed once more: their attempts column goes up by one. */
+	failed?: number[];
+	/** Failed for the last time: moved to the dead table with the reason. */
+	dead?: { seq: number; reason: string }[];
+	actors?: ActorRecord[];
+	outbox?: { body: string; headers?: Headers | null }[];
+}
+
+export interface StoreOptions {
+	dedupeWindowMs?: number;
+	/** SQLite synchronous pragma: FULL survives power loss, NORMAL survives a killed process. */
+	synchronous?: "FULL" | "NORMAL";
+}
+
+type StoredListener = (rows: StoredMessage[]) => void;
+
+interface MessageRow {
+	seq: number;
+	id: string;
+	key: string;
+	stamp: number;
+	payload: string;
+	headers: string | null;
+	received_at: number;
+	attempts: number;
+}
+
+function toMessage(row: MessageRow): StoredMessage {
+	return {
+		seq: row.seq,
+		id: row.id,
+		key: row.key,
+		stamp: row.stamp,
+		payload: row.payload,
+		headers: row.headers === null ? null : (JSON.parse(row.headers) as Headers),
+		receivedAt: row.received_at,
+		attempts: row.attempts,
+	};
+}
+
+function toActor(row: { id: string; payload: string | null; timeout: number; deleted: number }): ActorRecord {
+	return {
+		id: row.id,
+		payload: row.payload === null ? null : JSON.parse(row.payload),
+		timeout: row.timeout,
+		deleted: row.deleted === 1,
+	};
+}
+
+/** Keys per IN (...) query: json_each keeps one prepared statement for any count. */
+const KEYS_PER_QUERY = 500;
+
+export class Store {
+	readonly file: string;
+	private readonly db: Database.Database;
+	private readonly dedupeWindowMs: number;
+	private readonly listeners: StoredListener[] = [];
+	private lastStamp = 0;
+	private pending: number;
+	private readonly sql: ReturnType<Store["prepare"]>;
+
+	constructor(file: string, options: StoreOptions = {}) {
+		this.file = file;
+		if (file !== ":memory:") fs.mkdirSync(path.dirname(file), { recursive: true });
+		this.db = new Database(file);
+		this.db.pragma("journal_mode = WAL");
+		this.db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
+		this.db.pragma("busy_timeout = 5000");
+		this.db.exec(SCHEMA);
+		this.checkVersion();
+		this.dedupeWindowMs = options.dedupeWindowMs ?? 3_600_000;
+		this.sql = this.prepare();
+		this.pending = (this.sql.countPending.get() as { n: number }).n;
+		this.lastStamp = (this.sql.maxStamp.get() as { s: number | null }).s ?? 0;
+	}
+
+	/** The store of one node: <dir>/<nodeID>.sqlite. */
+	static open(dir: string, nodeID: string, options?: StoreOptions): Store {
+		return new Store(path.join(dir, `${nodeID}.sqlite`), options);
+	}
+
+	private checkVersion(): void {
+		const row = this.db.prepare("SELECT value FROM meta WHERE name = 'schema'").get() as { value: string } | undefined;
+		if (!row) {
+			this.db.prepare("INSERT INTO meta (name, value) VALUES ('schema', ?)").run(String(SCHEMA_VERSION));
+		} else if (Number(row.value) !== SCHEMA_VERSION) {
+			throw new Error(`${this.file} has schema version ${row.value}; this keyhive reads version ${SCHEMA_VERSION}`);
+		}
+	}
+
+	private prepare() {
+		const db = this.db;
+		return {
+			countPending: db.prepare("SELECT count(*) AS n FROM messages"),
+			maxStamp: db.prepare("SELECT max(stamp) AS s FROM messages"),
+			isProcessed: db.prepare("SELECT 1 FROM processed WHERE id = ?").pluck(),
+			insertMessage: db.prepare(
+				`INSERT OR IGNORE INTO messages (id, key, stamp, payload, headers, received_at, attempts)
+				 VALUES (@id, @key, @stamp, @payload, @headers, @receivedAt, @attempts)`,
+			),
+			deleteMessage: db.prepare("DELETE FROM messages WHERE seq = ?"),
+			deleteMessageById: db.prepare("DELETE FROM messages WHERE id = ?"),
+			rememberId: db.prepare("INSERT OR IGNORE INTO processed (id, key, at) VALUES (?, ?, ?)"),
+			forgetProcessed: db.prepare("DELETE FROM processed WHERE id = ?"),
+			bumpAttempts: db.prepare("UPDATE messages SET attempts = attempts + 1 WHERE seq = ?"),
+			toDead: db.prepare(
+				`INSERT INTO dead (id, key, stamp, payload, headers, received_at, attempts, reason, died_at)
+				 SELECT id, key, stamp, payload, headers, received_at, attempts + 1, ?, ? FROM messages WHERE seq = ?`,
+			),
+			upsertActor: db.prepare(
+				"INSERT OR REPLACE INTO actors (id, payload, timeout, deleted) VALUES (?, ?, ?, ?)",
+			),
+			deleteActor: db.prepare("DELETE FROM actors WHERE id = ?"),
+			actor: db.prepare("SELECT id, payload, timeout, deleted FROM actors WHERE id = ?"),
+			allActors: db.prepare("SELECT id, payload, timeout, deleted FROM actors"),
+			insertOutbox: db.prepare("INSERT INTO outbox (body, headers, created_at) VALUES (?, ?, ?)"),
+			outboxBatch: db.prepare("SELECT seq, body, headers FROM outbox ORDER BY seq LIMIT ?"),
+			outboxCount: db.prepare("SELECT count(*) AS n FROM outbox").pluck(),
+			deleteOutbox: db.prepare("DELETE FROM outbox WHERE seq = ?"),
+			scan: db.prepare("SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?"),
+			messagesOfKeys: db.prepare(
+				"SELECT * FROM messages WHERE key IN (SELECT value FROM json_each(?)) ORDER BY key, stamp",
+			),
+			messagesOfKey: db.prepare("SELECT * FROM messages WHERE key = ? ORDER BY stamp"),
+			actorsOfKeys: db.prepare(
+				"SELECT id, payload, timeout, deleted FROM actors WHERE id IN (SELECT value FROM json_each(?))",
+			),
+			processedOfKeys: db.prepare(
+				"SELECT id, key, at FROM processed WHERE key IN (SELECT value FROM json_each(?))",
+			),
+			keysHeld: db.prepare(
+				"SELECT key FROM messages UNION SELECT id FROM actors UNION SELECT key FROM processed",
+			).pluck(),
+			pruneProcessed: db.prepare("DELETE FROM processed WHERE at < ?"),
+			deadCount: db.prepare("SELECT count(*) AS n FROM dead").pluck(),
+			deadList: db.prepare("SELECT * FROM dead ORDER BY seq LIMIT ?"),
+			deleteDead: db.prepare("DELETE FROM dead WHERE seq = ?"),
+			processedCount: db.prepare("SELECT count(*) AS n FROM processed").pluck(),
+			actorRowCount: db.prepare("SELECT count(*) AS n FROM actors").pluck(),
+		};
+	}
+
+	/** Called after every commit that adds pending rows (append, receive, requeue). */
+	onStored(listener: StoredListener): void {
+		this.listeners.push(listener);
+	}
+
+	/** Rows waiting to be performed or shipped. */
+	get pendingCount(): number {
+		return this.pending;
+	}
+
+	/** A stamp later than every stamp this store has given: entry order across restarts. */
+	nextStamp(): number {
+		this.lastStamp = Math.max(Date.now() * 1000, this.lastStamp + 1);
+		return this.lastStamp;
+	}
+
+	private insertAll(messages: Iterable<NewMessage | Omit<StoredMessage, "seq">>, now: number): { stored: StoredMessage[]; duplicates: number } {
+		const stored: StoredMessage[] = [];
+		let duplicates = 0;
+		for (const m of messages) {
+			if (this.sql.isProcessed.get(m.id)) {
+				duplicates++;
+				continue;
+			}
+			const row = {
+				id: m.id,
+				key: m.key,
+				stamp: m.stamp ?? this.nextStamp(),
+				payload: m.payload,
+				headers: m.headers ? JSON.stringify(m.headers) : null,
+				receivedAt: m.receivedAt ?? now,
+				attempts: m.attempts ?? 0,
+			};
+			const result = this.sql.insertMessage.run(row);
+			if (result.changes === 0) {
+				duplicates++;
+				continue;
+			}
+			stored.push({
+				seq: Number(result.lastInsertRowid),
+				id: row.id,
+				key: row.key,
+				stamp: row.stamp,
+				payload: row.payload,
+				headers: m.headers ?? null,
+				receivedAt: row.receivedAt,
+				attempts: row.attempts,
+			});
+		}
+		this.pending += stored.length;
+		return { stored, duplicates };
+	}
+
+	private announce(rows: StoredMessage[]): void {
+		if (rows.length === 0) return;
+		for (const listener of this.listeners) listener(rows);
+	}
+
+	/**
+	 * Appends messages in one transaction. An id already pending or already
+	 * processed here is skipped and counted as a duplicate.
+	 */
+	append(messages: NewMessage[]): { stored: StoredMessage[]; duplicates: number } {
+		const now = Date.now();
+		const result = this.db.transaction(() => this.insertAll(messages, now))();
+		this.announce(result.stored);
+		return result;
+	}
+
+	/** Takes a shipment from another node in one transaction; ids processed here are dropped. */
+	receive(shipment: Shipment): { stored: StoredMessage[]; duplicates: number } {
+		const result = this.db.transaction(() => {
+			for (const p of shipment.processed) this.sql.rememberId.run(p.id, p.key, p.at);
+			for (const a of shipment.actors) {
+				this.sql.upsertActor.run(a.id, a.payload === undefined ? null : JSON.stringify(a.payload), a.timeout, a.deleted ? 1 : 0);
+			}
+			return this.insertAll(shipment.messages, Date.now());
+		})();
+		this.announce(result.stored);
+		return result;
+	}
+
+	/** Commits what a group of performs did, all or nothing. */
+	commit(work: Commit): void {
+		const now = Date.now();
+		this.db.transaction(() => {
+			for (const d of work.done ?? []) {
+				this.pending -= this.sql.deleteMessage.run(d.seq).changes;
+				this.sql.rememberId.run(d.id, d.key, now);
+			}
+			for (const seq of work.failed ?? []) this.sql.bumpAttempts.run(seq);
+			for (const d of work.dead ?? []) {
+				this.sql.toDead.run(d.reason, now, d.seq);
+				this.pending -= this.sql.deleteMessage.run(d.seq).changes;
+			}
+			for (const a of work.actors ?? []) {
+				this.sql.upsertActor.run(a.id, a.payload === undefined ? null : JSON.stringify(a.payload), a.timeout, a.deleted ? 1 : 0);
+			}
+			for (const o of work.outbox ?? []) {
+				this.sql.insertOutbox.run(o.body, o.headers ? JSON.stringify(o.headers) : null, now);
+			}
+		})();
+	}
+
+	/** Pending rows after seq, in arrival order. */
+	scan(afterSeq: number, limit: number): StoredMessage[] {
+		return (this.sql.scan.all(afterSeq, limit) as MessageRow[]).map(toMessage);
+	}
+
+	/** Pending rows of one key, oldest first. */
+	messagesOf(key: string): StoredMessage[] {
+		return (this.sql.messagesOfKey.all(key) as MessageRow[]).map(toMessage);
+	}
+
+	/** Every key this store holds anything for: messages, actor state, processed ids. */
+	keysHeld(): string[] {
+		return this.sql.keysHeld.all() as string[];
+	}
+
+	/** Everything held for these keys, messages oldest first per key. */
+	shipmentOf(keys: string[]): Shipment {
+		const shipment: Shipment = { messages: [], actors: [], processed: [] };
+		for (let i = 0; i < keys.length; i += KEYS_PER_QUERY) {
+			const chunk = JSON.stringify(keys.slice(i, i + KEYS_PER_QUERY));
+			for (const row of this.sql.messagesOfKeys.all(chunk) as MessageRow[]) {
+				const { seq: _seq, ...message } = toMessage(row);
+				shipment.messages.push(message);
+			}
+			for (const row of this.sql.actorsOfKeys.all(chunk) as Parameters<typeof toActor>[0][]) shipment.actors.push(toActor(row));
+			for (const row of this.sql.processedOfKeys.all(chunk) as ProcessedRecord[]) shipment.processed.push(row);
+		}
+		return shipment;
+	}
+
+	/** Deletes a shipment the next holder has committed. */
+	forget(shipment: Shipment): void {
+		this.db.transaction(() => {
+			for (const m of shipment.messages) this.pending -= this.sql.deleteMessageById.run(m.id).changes;
+			for (const a of shipment.actors) this.sql.deleteActor.run(a.id);
+			for (const p of shipment.processed) this.sql.forgetProcessed.run(p.id);
+		})();
+	}
+
+	actor(id: string): ActorRecord | undefined {
+		const row = this.sql.actor.get(id) as Parameters<typeof toActor>[0] | undefined;
+		return row ? toActor(row) : undefined;
+	}
+
+	/** Every stored actor record (state that differs from the specs, and tombstones). */
+	*actors(): IterableIterator<ActorRecord> {
+		for (const row of this.sql.allActors.iterate() as IterableIterator<Parameters<typeof toActor>[0]>) yield toActor(row);
+	}
+
+	outbox(limit: number): OutboxEntry[] {
+		return (this.sql.outboxBatch.all(limit) as { seq: number; body: string; headers: string | null }[]).map((r) => ({
+			seq: r.seq,
+			body: r.body,
+			headers: r.headers === null ? null : (JSON.parse(r.headers) as Headers),
+		}));
+	}
+
+	get outboxCount(): number {
+		return this.sql.outboxCount.get() as number;
+	}
+
+	/** Removes outbox entries the broker has confirmed. */
+	outboxDone(seqs: number[]): void {
+		this.db.transaction(() => {
+			for (const seq of seqs) this.sql.deleteOutbox.run(seq);
+		})();
+	}
+
+	get deadCount(): number {
+		return this.sql.deadCount.get() as number;
+	}
+
+	get processedCount(): number {
+		return this.sql.processedCount.get() as number;
+	}
+
+	get actorRecordCount(): number {
+		return this.sql.actorRowCount.get() as number;
+	}
+
+	dead(limit: number): DeadMessage[] {
+		return (this.sql.deadList.all(limit) as (MessageRow & { reason: string; died_at: number })[]).map((row) => ({
+			...toMessage(row),
+			reason: row.reason,
+			diedAt: row.died_at,
+		}));
+	}
+
+	/** Moves dead letters back to pending with fresh attempts and a new stamp (they go last). */
+	requeueDead(limit: number): StoredMessage[] {
+		const dead = this.dead(limit);
+		const result = this.db.transaction(() => {
+			for (const d of dead) this.sql.deleteDead.run(d.seq);
+			return this.insertAll(
+				dead.map((d) => ({ id: d.id, key: d.key, payload: d.payload, headers: d.headers, receivedAt: d.receivedAt })),
+				Date.now(),
+			);
+		})();
+		this.announce(result.stored);
+		return result.stored;
+	}
+
+	/** Forgets processed ids older than the dedupe window; returns how many. */
+	pruneProcessed(now = Date.now()): number {
+		return this.sql.pruneProcessed.run(now - this.dedupeWindowMs).changes;
+	}
+
+	close(): void {
+		if (this.db.open) this.db.close();
+	}
+}

@@ -1,0 +1,83 @@
+/**
+ * store: this node's SQLite store, and the handoff of rows between nodes.
+ */
+import type { Context, Service } from "moleculer";
+import type { Shipment } from "../lib/store/store";
+import { validateAppend, type AppendParams } from "../lib/store/append";
+import { keyhiveNode } from "./keyhive";
+
+const SHIP_TIMEOUT_MS = 30_000;
+
+interface StoreThis extends Service {
+	pruneTimer?: NodeJS.Timeout;
+}
+
+/** Schemas are typed by their handlers' `this`; moleculer-runner loads the default export. */
+const StoreService = {
+	name: "store",
+
+	settings: {},
+
+	actions: {
+		/** Messages straight into this node's store (no RabbitMQ); rows for other owners are shipped on. */
+		append: {
+			handler(this: StoreThis, ctx: Context<AppendParams>) {
+				const node = keyhiveNode(this.broker);
+				const result = node.store.append(validateAppend(ctx.params));
+				return { stored: result.stored.length, duplicates: result.duplicates };
+			},
+		},
+		/** A shipment from another node; refused unless this node owns every key in it. */
+		receive: {
+			visibility: "public",
+			handler(this: StoreThis, ctx: Context<{ view: string; shipment: Shipment }>) {
+				return keyhiveNode(this.broker).receive(ctx.params.view, ctx.params.shipment);
+			},
+		},
+		stats: {
+			handler(this: StoreThis) {
+				const node = keyhiveNode(this.broker);
+				return {
+					node: node.nodeID,
+					pending: node.store.pendingCount,
+					outbox: node.store.outboxCount,
+					dead: node.store.deadCount,
+					processedIds: node.store.processedCount,
+					outboundKeys: node.shipper.outboundKeys,
+					shippedRows: node.shipper.shippedRows,
+					shipFailures: node.shipper.failures,
+				};
+			},
+		},
+		dead: {
+			params: { limit: { type: "number", integer: true, positive: true, optional: true, convert: true }, requeue: { type: "boolean", optional: true, convert: true } },
+			handler(this: StoreThis, ctx: Context<{ limit?: number; requeue?: boolean }>) {
+				const node = keyhiveNode(this.broker);
+				const limit = ctx.params.limit ?? 20;
+				if (ctx.params.requeue) return { node: node.nodeID, requeued: node.store.requeueDead(limit).length };
+				return { node: node.nodeID, count: node.store.deadCount, dead: node.store.dead(limit) };
+			},
+		},
+	},
+
+	created(this: StoreThis) {
+		const node = keyhiveNode(this.broker);
+		node.transport.ship = async (nodeID, view, shipment) => {
+			await this.broker.call("store.receive", { view, shipment }, { nodeID, timeout: SHIP_TIMEOUT_MS, retries: 0 });
+		};
+	},
+
+	started(this: StoreThis) {
+		const node = keyhiveNode(this.broker);
+		this.pruneTimer = setInterval(() => node.store.pruneProcessed(), 60_000);
+	},
+
+	async stopped(this: StoreThis) {
+		if (this.pruneTimer) clearInterval(this.pruneTimer);
+		const node = keyhiveNode(this.broker);
+		await node.leave();
+		node.close();
+	},
+};
+
+export default StoreService;

@@ -1,0 +1,167 @@
+/**
+ * topology: the cluster manager. Members are the available nodes running the
+ * worker service, as Moleculer discovery sees them; every connected keyhive
+ * node takes part in the handoff barrier.
+ */
+import * as path from "path";
+import type { Context, Service, ServiceBroker } from "moleculer";
+import type { TopologyParticipant, TopologyState, View } from "../lib/topology/topology";
+import { keyhiveNode } from "./keyhive";
+
+const MEMBER_SERVICE = "worker";
+const NODE_SERVICE = "store";
+const POLL_MS = 250;
+
+interface TopologyThis extends Service {
+	keyhiveNodes: Set<string>;
+	pollTimer?: NodeJS.Timeout;
+	refresh(): void;
+	askWaiting(): Promise<void>;
+}
+
+/** Listener modules from moleculer.config.ts (`keyhive` options → `listeners`), paths relative to the working directory. */
+function loadListeners(broker: ServiceBroker): TopologyParticipant[] {
+	const names = ((broker.options as { keyhiveListeners?: (string | TopologyParticipant)[] }).keyhiveListeners) ?? [];
+	return names.map((entry) => {
+		if (typeof entry !== "string") return entry;
+		const loaded = require(path.resolve(entry));
+		return (loaded.default ?? loaded) as TopologyParticipant;
+	});
+}
+
+function describe(view: View) {
+	return { id: view.id, members: view.members };
+}
+
+/** Schemas are typed by their handlers' `this`; moleculer-runner loads the default export. */
+const TopologyService = {
+	name: "topology",
+
+	settings: {},
+
+	actions: {
+		state: {
+			handler(this: TopologyThis) {
+				const node = keyhiveNode(this.broker);
+				const t = node.topology;
+				return {
+					node: node.nodeID,
+					state: t.state,
+					view: describe(t.view),
+					settled: t.settledView?.id ?? null,
+					waitingFor: t.waitingFor(),
+					lastRehashMs: t.lastRehashMs,
+				};
+			},
+		},
+		whois: {
+			params: { key: { type: "string", min: 1 } },
+			handler(this: TopologyThis, ctx: Context<{ key: string }>) {
+				const t = keyhiveNode(this.broker).topology;
+				return { key: ctx.params.key, owner: t.ownerOf(ctx.params.key), view: t.view.id, state: t.state };
+			},
+		},
+		members: {
+			handler(this: TopologyThis) {
+				const t = keyhiveNode(this.broker).topology;
+				return { view: t.view.id, members: t.view.members, participants: [...this.keyhiveNodes].sort() };
+			},
+		},
+		/** Which view this node has finished handing off for (peers ask while they wait). */
+		handoff: {
+			visibility: "public",
+			handler(this: TopologyThis) {
+				const node = keyhiveNode(this.broker);
+				return { node: node.nodeID, view: node.topology.doneFor() ?? null };
+			},
+		},
+	},
+
+	events: {
+		"$node.connected"(this: TopologyThis) {
+			this.refresh();
+		},
+		"$node.updated"(this: TopologyThis) {
+			this.refresh();
+		},
+		"$node.disconnected"(this: TopologyThis, ctx: Context<{ node: { id: string } }>) {
+			this.keyhiveNodes.delete(ctx.params.node.id);
+			this.refresh();
+		},
+		"$services.changed"(this: TopologyThis) {
+			this.refresh();
+		},
+		"keyhive.handoff.done"(this: TopologyThis, ctx: Context<{ node: string; view: string }>) {
+			keyhiveNode(this.broker).topology.handoffDone(ctx.params.node, ctx.params.view);
+		},
+	},
+
+	methods: {
+		/** Members and participants from the registry. */
+		refresh(this: TopologyThis) {
+			const node = keyhiveNode(this.broker);
+			const available = new Set(
+				(this.broker.registry.getNodeList({ onlyAvailable: true, withServices: false }) as { id: string }[]).map((n) => n.id),
+			);
+			const services = this.broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }) as {
+				name: string;
+				nodeID: string;
+			}[];
+			const members: string[] = [];
+			for (const s of services) {
+				if (s.name === NODE_SERVICE) this.keyhiveNodes.add(s.nodeID);
+				if (s.name === MEMBER_SERVICE) members.push(s.nodeID);
+			}
+			for (const id of [...this.keyhiveNodes]) if (!available.has(id)) this.keyhiveNodes.delete(id);
+			node.topology.update(members, this.keyhiveNodes);
+		},
+
+		/** Asks the nodes the barrier still waits for; covers announcements a node missed. */
+		async askWaiting(this: TopologyThis) {
+			const t = keyhiveNode(this.broker).topology;
+			if (t.state !== "rehashing") return;
+			await Promise.all(
+				t.waitingFor()
+					.filter((id) => id !== this.broker.nodeID)
+					.map(async (nodeID) => {
+						try {
+							const reply = (await this.broker.call("topology.handoff", {}, { nodeID, timeout: 1000 })) as { node: string; view: string | null };
+							if (reply.view) t.handoffDone(reply.node, reply.view);
+						} catch {
+							// A node that is stopping or gone answers nothing; discovery will drop it.
+						}
+					}),
+			);
+		},
+	},
+
+	created(this: TopologyThis) {
+		this.keyhiveNodes = new Set();
+		const node = keyhiveNode(this.broker);
+		node.transport.announce = (view) => {
+			void this.broker.broadcast("keyhive.handoff.done", { node: node.nodeID, view });
+		};
+		node.addListener({
+			onStateChange: (from: TopologyState, to: TopologyState, view: View) => {
+				void this.broker.broadcast("keyhive.topology.state", { node: node.nodeID, from, to, view: describe(view) });
+			},
+		});
+		for (const listener of loadListeners(this.broker)) node.addListener(listener);
+	},
+
+	async started(this: TopologyThis) {
+		const node = keyhiveNode(this.broker);
+		// A node that has not heard its peers yet would believe it is alone and own every key.
+		await new Promise((resolve) => setTimeout(resolve, node.config.discoveryMs));
+		this.refresh();
+		node.topology.start();
+		this.pollTimer = setInterval(() => void this.askWaiting(), POLL_MS);
+	},
+
+	async stopped(this: TopologyThis) {
+		if (this.pollTimer) clearInterval(this.pollTimer);
+		await keyhiveNode(this.broker).leave();
+	},
+};
+
+export default TopologyService;

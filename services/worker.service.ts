@@ -1,0 +1,38 @@
+/**
+ * worker: the demo application. KEYHIVE_ACTORS actors key_1 … key_N; each
+ * counts the messages of its key, keeps the count as its payload, and
+ * publishes { id, key, node, n } for every message it performs.
+ */
+import type { ActorMessage, ActorSpec, PerformContext, PerformResult } from "../lib/actors/types";
+import { DynamicManager } from "../lib/actors/dynamic-manager";
+import { configOf, keyhiveNode } from "./keyhive";
+import type { Service } from "moleculer";
+
+const WorkerService = {
+	name: "worker",
+	mixins: [DynamicManager({ node: keyhiveNode })],
+
+	methods: {
+		*childrenSpecs(this: Service): Iterable<ActorSpec> {
+			const config = configOf(this.broker);
+			for (let i = 1; i <= config.actors; i++) yield { id: "key_" + i, payload: 0, timeout: config.actorTimeoutMs };
+		},
+
+		/** A message for a key with no actor (beyond key_N) starts a counter at 0. */
+		spawn(this: Service): { payload: number; timeout: number } {
+			return { payload: 0, timeout: configOf(this.broker).actorTimeoutMs };
+		},
+
+		perform(this: Service, id: string, payload: unknown, messages: ActorMessage[], ctx: PerformContext): PerformResult {
+			let n = typeof payload === "number" ? payload : 0;
+			if (messages.length === 0) return { ok: n };
+			for (const message of messages) {
+				n++;
+				ctx.publish({ id: message.id, key: id, node: ctx.node, n });
+			}
+			return { replace: n };
+		},
+	},
+};
+
+export default WorkerService;
