@@ -25,7 +25,8 @@ const config = configOrExit();
 const options: BrokerOptions & { keyhive: KeyhiveConfig; keyhiveListeners: string[] } = {
 	// Stable across restarts, so a node finds its own SQLite file again; in a container the hostname differs per replica.
 	nodeID: config.nodeID ?? os.hostname(),
-	transporter: config.transporter ?? null,
+	namespace: config.namespace,
+	transporter: config.transporter ? { type: "NATS", options: { url: config.transporter } } : null,
 	logger: { type: "Console", options: { formatter: "short", colors: process.stdout.isTTY === true } },
 	logLevel: config.logLevel as BrokerOptions["logLevel"],
 	heartbeatInterval: config.heartbeatIntervalS,
@@ -35,7 +36,7 @@ const options: BrokerOptions & { keyhive: KeyhiveConfig; keyhiveListeners: strin
 		enabled: config.metricsPort > 0,
 		reporter: config.metricsPort > 0 ? [{ type: "Prometheus", options: { port: config.metricsPort, path: "/metrics" } }] : [],
 	},
-	replOptions: { customCommands: replCommands },
+	replOptions: { customCommands: replCommands as NonNullable<BrokerOptions["replOptions"]>["customCommands"] },
 	keyhive: config,
 	// Modules with onStateChange(from, to, view), loaded by the topology service.
 	keyhiveListeners: [],

@@ -18,6 +18,7 @@ export type KeySource = { kind: "header"; name: string } | { kind: "routingKey" 
 export interface KeyhiveConfig {
 	nodeID: string | undefined;
 	transporter: string | undefined;
+	namespace: string;
 	dataDir: string;
 	actors: number;
 	actorTimeoutMs: number;
@@ -56,6 +57,7 @@ type Env = Record<string, string | undefined>;
 export const VARIABLES: ReadonlyArray<{ name: string; default: string; meaning: string }> = [
 	{ name: "NODEID", default: "hostname-pid", meaning: "Moleculer nodeID; keep it stable across restarts so a node finds its own data" },
 	{ name: "TRANSPORTER", default: "(none: a node runs alone)", meaning: "Moleculer transporter URL, e.g. nats://127.0.0.1:4222 (credentials allowed, never logged)" },
+	{ name: "NAMESPACE", default: "(none)", meaning: "Moleculer namespace: nodes see only peers with the same one (one cluster per namespace)" },
 	{ name: "KEYHIVE_DATA_DIR", default: "./data", meaning: "directory of this node's SQLite file (<nodeID>.sqlite)" },
 	{ name: "KEYHIVE_ACTORS", default: "1000000", meaning: "number of demo actors key_1 … key_N" },
 	{ name: "KEYHIVE_ACTOR_TIMEOUT_MS", default: "0", meaning: "demo actors' periodic perform interval; 0 = perform only when messages arrive" },
@@ -127,12 +129,18 @@ function keySource(env: Env): KeySource {
 	return { kind: "header", name: match[1] };
 }
 
-/** Replace the password or token of a URL with *** so it can be logged. */
+/** Replaces the password (or a lone token) of a URL with *** so it can be logged. */
 export function redactUrl(raw: string): string {
-	return raw.replace(/(\/\/)([^@/]*)@/, (_all, slashes: string, auth: string) => {
-		const user = auth.includes(":") ? auth.slice(0, auth.indexOf(":")) : "";
-		return `${slashes}${user ? user + ":" : ""}***@`;
-	});
+	try {
+		const url = new URL(raw);
+		if (url.password) url.password = "***";
+		else if (url.username) url.username = "***";
+		else return raw;
+		return url.toString().replace(/%2A%2A%2A/g, "***");
+	} catch {
+		// Not parseable: hide everything up to the last @, which is where credentials end.
+		return raw.replace(/(\/\/)(.*)@/, "$1***@");
+	}
 }
 
 export function readConfig(env: Env = process.env): KeyhiveConfig {
@@ -155,9 +163,12 @@ export function readConfig(env: Env = process.env): KeyhiveConfig {
 		throw new ConfigError(`KEYHIVE_PAYLOAD_FORMAT must be text or json, got "${format}"`);
 	}
 	const transporter = url(env, "TRANSPORTER", undefined, ["nats", "tls"]);
+	const namespace = text(env, "NAMESPACE", "");
+	if (!/^[A-Za-z0-9._-]*$/.test(namespace)) throw new ConfigError(`NAMESPACE may hold letters, digits, '.', '_' and '-', got "${namespace}"`);
 	return {
 		nodeID,
 		transporter,
+		namespace,
 		dataDir: path.resolve(text(env, "KEYHIVE_DATA_DIR", "./data")),
 		actors: integer(env, "KEYHIVE_ACTORS", 1_000_000, 0, 50_000_000),
 		actorTimeoutMs: integer(env, "KEYHIVE_ACTOR_TIMEOUT_MS", 0, 0, 86_400_000),

@@ -46,6 +46,7 @@ export class KeyhiveNode {
 	private readonly listeners: TopologyParticipant[] = [];
 	private leaving: Promise<void> | null = null;
 	private readonly beforeLeave: (() => Promise<void> | void)[] = [];
+	private users = 0;
 
 	constructor(config: KeyhiveConfig, nodeID: string, logger: Logger) {
 		this.config = config;
@@ -171,7 +172,14 @@ export class KeyhiveNode {
 		return this.leaving;
 	}
 
-	close(): void {
+	/** A service uses this node until it calls release(). */
+	retain(): void {
+		this.users++;
+	}
+
+	/** The last service to let go closes the store (after its own shutdown work). */
+	release(): void {
+		if (--this.users > 0) return;
 		this.shipper.stop();
 		this.store.close();
 	}

@@ -62,6 +62,7 @@ const StoreService = {
 
 	created(this: StoreThis) {
 		const node = keyhiveNode(this.broker);
+		node.retain();
 		node.transport.ship = async (nodeID, view, shipment) => {
 			await this.broker.call("store.receive", { view, shipment }, { nodeID, timeout: SHIP_TIMEOUT_MS, retries: 0 });
 		};
@@ -76,7 +77,7 @@ const StoreService = {
 		if (this.pruneTimer) clearInterval(this.pruneTimer);
 		const node = keyhiveNode(this.broker);
 		await node.leave();
-		node.close();
+		node.release();
 	},
 };
 

@@ -120,9 +120,14 @@ const TopologyService = {
 		async askWaiting(this: TopologyThis) {
 			const t = keyhiveNode(this.broker).topology;
 			if (t.state !== "rehashing") return;
+			const answering = new Set(
+				(this.broker.registry.getServiceList({ onlyAvailable: true }) as { name: string; nodeID: string }[])
+					.filter((s) => s.name === "topology")
+					.map((s) => s.nodeID),
+			);
 			await Promise.all(
 				t.waitingFor()
-					.filter((id) => id !== this.broker.nodeID)
+					.filter((id) => id !== this.broker.nodeID && answering.has(id))
 					.map(async (nodeID) => {
 						try {
 							const reply = (await this.broker.call("topology.handoff", {}, { nodeID, timeout: 1000 })) as { node: string; view: string | null };
@@ -138,6 +143,7 @@ const TopologyService = {
 	created(this: TopologyThis) {
 		this.keyhiveNodes = new Set();
 		const node = keyhiveNode(this.broker);
+		node.retain();
 		node.transport.announce = (view) => {
 			void this.broker.broadcast("keyhive.handoff.done", { node: node.nodeID, view });
 		};
@@ -160,7 +166,9 @@ const TopologyService = {
 
 	async stopped(this: TopologyThis) {
 		if (this.pollTimer) clearInterval(this.pollTimer);
-		await keyhiveNode(this.broker).leave();
+		const node = keyhiveNode(this.broker);
+		await node.leave();
+		node.release();
 	},
 };
 

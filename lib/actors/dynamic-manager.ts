@@ -145,6 +145,7 @@ export function DynamicManager(options: DynamicManagerOptions) {
 
 		created(this: ManagerThis) {
 			const settings = this.settings as { actorTimeout: number; maxBatch: number };
+			this.keyhive().retain();
 			this.keyhive().attachRuntime(behaviourOf(this as unknown as Record<string, unknown>), {
 				defaultTimeout: settings.actorTimeout,
 				maxBatch: settings.maxBatch,
@@ -157,6 +158,7 @@ export function DynamicManager(options: DynamicManagerOptions) {
 
 		async stopped(this: ManagerThis) {
 			await this.keyhive().leave();
+			this.keyhive().release();
 		},
 	};
 }

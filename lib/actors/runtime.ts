@@ -92,6 +92,7 @@ interface Finished {
 	removed: TerminateReason | null;
 	failed: Error | null;
 	started: number;
+	update?: { payload: unknown; timeout: number } | null;
 }
 
 const NO_MESSAGES: ActorMessage[] = Object.freeze([]) as unknown as ActorMessage[];
@@ -107,7 +108,7 @@ class Context implements PerformContext {
 	}
 
 	publish(body: unknown, headers?: Headers): void {
-		(this.outbox ??= []).push({ body: JSON.stringify(body), headers: headers ?? null });
+		(this.outbox ??= []).push({ body: JSON.stringify(body ?? null), headers: headers ?? null });
 	}
 }
 
@@ -419,6 +420,8 @@ export class ActorRuntime implements TopologyParticipant {
 		let result: unknown = value;
 		let removed: TerminateReason | null = null;
 		let changed = false;
+		let payload = actor.payload;
+		let timeout = actor.timeout;
 		if (value === "halt") {
 			removed = "halt";
 			result = undefined;
@@ -434,25 +437,26 @@ export class ActorRuntime implements TopologyParticipant {
 						{ id: shape.id, payload: shape.replace, timeout: actor.timeout, deleted: false },
 					];
 				} else {
-					actor.payload = shape.replace;
+					payload = shape.replace;
 					changed = true;
 				}
 			} else if ("timeout" in shape && typeof shape.timeout === "number") {
-				actor.timeout = Math.max(0, shape.timeout);
+				timeout = Math.max(0, shape.timeout);
 				result = shape.result;
 				changed = true;
 			} else if ("ok" in shape) {
 				result = shape.ok;
 			}
 		}
-		if (changed) commit.actors = [{ id: actor.id, payload: actor.payload, timeout: actor.timeout, deleted: false }];
+		const update = changed ? { payload, timeout } : null;
+		if (changed) commit.actors = [{ id: actor.id, payload, timeout, deleted: false }];
 		if (rows.length > 0) commit.done = rows.map((r) => ({ seq: r.seq, id: r.id, key: r.key }));
 		if (ctx.outbox) commit.outbox = ctx.outbox;
 		if (!commit.done && !commit.actors && !commit.outbox) {
-			this.finish({ actor, rows, result, commit, removed, failed: null, started });
+			this.finish({ actor, rows, result, commit, removed, failed: null, started, update });
 			return;
 		}
-		this.finished.push({ actor, rows, result, commit, removed, failed: null, started });
+		this.finished.push({ actor, rows, result, commit, removed, failed: null, started, update });
 		this.scheduleFlush();
 	}
 
@@ -463,11 +467,11 @@ export class ActorRuntime implements TopologyParticipant {
 			this.finish({ actor, rows, result: undefined, commit: {}, removed: null, failed: error, started });
 			return;
 		}
-		const attempts = rows[0].attempts + 1;
-		const commit: Commit =
-			attempts >= this.maxAttempts
-				? { dead: rows.map((r) => ({ seq: r.seq, reason: error.message || error.name })) }
-				: { failed: rows.map((r) => r.seq) };
+		const dying = rows.filter((r) => r.attempts + 1 >= this.maxAttempts);
+		const living = rows.filter((r) => r.attempts + 1 < this.maxAttempts);
+		const commit: Commit = {};
+		if (dying.length > 0) commit.dead = dying.map((r) => ({ seq: r.seq, reason: error.message || error.name }));
+		if (living.length > 0) commit.failed = living.map((r) => r.seq);
 		this.finished.push({ actor, rows, result: undefined, commit, removed: null, failed: error, started });
 		this.scheduleFlush();
 	}
@@ -495,9 +499,21 @@ export class ActorRuntime implements TopologyParticipant {
 		try {
 			this.store.commit(merged);
 		} catch (err) {
-			// Nothing of the batch happened: the rows are still pending; try them again later.
 			this.options.logger?.error(`commit of ${batch.length} performs failed: ${(err as Error).message}`);
-			for (const f of batch) this.finish({ ...f, failed: toError(err), commit: { failed: [] }, removed: null });
+			const ok: Finished[] = [];
+			for (const f of batch) {
+				try {
+					this.store.commit(f.commit);
+					ok.push(f);
+				} catch (one) {
+					if (f.failed) {
+						this.finish({ ...f, commit: {}, removed: null });
+					} else {
+						this.fail(f.actor, f.rows, toError(one), f.started);
+					}
+				}
+			}
+			for (const f of ok) this.finish(f);
 			return;
 		}
 		const ended = this.performLog ? this.performLog.now() : 0;
@@ -515,21 +531,28 @@ export class ActorRuntime implements TopologyParticipant {
 		this.busyCount--;
 		for (const row of rows) this.dealt.delete(row.seq);
 		if (f.failed) {
-			const dead = f.commit.dead !== undefined;
-			if (dead) this.deadLettered += rows.length;
+			const deadSeqs = new Set((f.commit.dead ?? []).map((d) => d.seq));
+			this.deadLettered += deadSeqs.size;
+			const back: StoredMessage[] = [];
 			for (const row of rows) {
-				if (dead) this.rejectWaiter(row.id, f.failed);
-				else row.attempts++;
+				if (deadSeqs.has(row.seq)) this.rejectWaiter(row.id, f.failed);
+				else {
+					row.attempts++;
+					back.push(row);
+				}
 			}
-			if (rows.length > 0 && !dead) {
-				// Back to the head of the mailbox, tried again after a backoff.
+			if (back.length > 0) {
 				const mailbox = this.mailboxes.get(actor) ?? [];
-				this.mailboxes.set(actor, rows.concat(mailbox));
-				for (const row of rows) this.dealt.add(row.seq);
+				this.mailboxes.set(actor, back.concat(mailbox));
+				for (const row of back) this.dealt.add(row.seq);
 				actor.flags |= BACKOFF;
-				this.wheel.schedule(actor, this.backoff(rows[0].attempts), Date.now());
+				this.wheel.schedule(actor, this.backoff(back[0].attempts), Date.now());
 			}
 		} else {
+			if (f.update) {
+				actor.payload = f.update.payload;
+				actor.timeout = f.update.timeout;
+			}
 			this.processed += rows.length;
 			for (const row of rows) this.resolveWaiter(row.id, f.result);
 		}
@@ -537,6 +560,8 @@ export class ActorRuntime implements TopologyParticipant {
 			this.dropMailbox(actor);
 			this.release(actor, f.removed);
 			if (f.removed === "replaced") this.adoptReplacement(f.commit.actors![1].id);
+			// Rows that waited behind the last perform activate the key again.
+			this.deal(this.store.messagesOf(actor.id).filter((r) => !this.dealt.has(r.seq)));
 			return;
 		}
 		if (actor.flags & LEAVING) {
@@ -558,6 +583,8 @@ export class ActorRuntime implements TopologyParticipant {
 
 	/** The new actor of a replace-with-id: started here if owned, else its record ships. */
 	private adoptReplacement(id: string): void {
+		const existing = this.actors.get(id);
+		if (existing) existing.payload = this.store.actor(id)!.payload;
 		if (this.owns(id) && this.settled && !this.actors.has(id)) {
 			const record = this.store.actor(id)!;
 			this.spawn(id, record.payload, record.timeout);

@@ -34,7 +34,7 @@ export class TimerWheel<T extends WheelEntry> {
 
 	/** Schedules entry to fire after delayMs (rounded up to the next tick). */
 	schedule(entry: T, delayMs: number, now: number): void {
-		const tick = Math.max(this.current + 1, this.tickOf(now + delayMs));
+		const tick = Math.max(this.current + 1, Math.ceil((now + delayMs - this.origin) / this.tickMs) + 1);
 		entry.due = tick;
 		this.buckets[tick % this.buckets.length].push(entry);
 	}

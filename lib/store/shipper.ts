@@ -6,6 +6,7 @@
  * a key is "outbound" when the current ring names another owner.
  */
 import type { TopologyParticipant, TopologyState, View } from "../topology/topology";
+import { failpoint } from "../failpoint";
 import type { Shipment, Store, StoredMessage } from "./store";
 
 export interface ShipperOptions {
@@ -156,6 +157,7 @@ export class Shipper implements TopologyParticipant {
 		const whole = this.options.store.shipmentOf(keys);
 		for (const part of split(whole, this.options.batchRows, this.options.batchBytes ?? 256 * 1024)) {
 			await this.options.ship(owner, view.id, part);
+			failpoint("ship.after-send");
 			this.options.store.forget(part);
 			this.shippedRows += part.messages.length;
 			this.shipments++;
@@ -188,24 +190,37 @@ export class Shipper implements TopologyParticipant {
 }
 
 /**
- * Splits a shipment into parts of at most maxRows messages and about maxBytes.
- * The first part carries the actor state and processed ids; messages keep
- * their (key, stamp) order across parts.
+ * Splits a shipment into parts of at most maxRows items and about maxBytes,
+ * so no call exceeds the transporter's packet limit. Actor records and
+ * processed ids go first (the receiver needs them before it may start the
+ * keys, which it does only after the whole handoff); messages keep their
+ * (key, stamp) order across parts.
  */
 export function split(shipment: Shipment, maxRows: number, maxBytes: number): Shipment[] {
 	const parts: Shipment[] = [];
-	let current: Shipment = { messages: [], actors: shipment.actors, processed: shipment.processed };
+	let current: Shipment = { messages: [], actors: [], processed: [] };
+	let rows = 0;
 	let bytes = 0;
-	for (const message of shipment.messages) {
-		const size = message.payload.length + (message.headers ? JSON.stringify(message.headers).length : 0) + message.key.length + message.id.length;
-		if (current.messages.length > 0 && (current.messages.length >= maxRows || bytes + size > maxBytes)) {
+	const add = (size: number, put: (part: Shipment) => void) => {
+		if (rows > 0 && (rows >= maxRows || bytes + size > maxBytes)) {
 			parts.push(current);
 			current = { messages: [], actors: [], processed: [] };
-			bytes = 0;
+			rows = bytes = 0;
 		}
-		current.messages.push(message);
+		put(current);
+		rows++;
 		bytes += size;
+	};
+	for (const actor of shipment.actors) add(byteSize(actor.id) + byteSize(JSON.stringify(actor.payload ?? null)) + 16, (p) => p.actors.push(actor));
+	for (const id of shipment.processed) add(byteSize(id.id) + byteSize(id.key) + 16, (p) => p.processed.push(id));
+	for (const message of shipment.messages) {
+		const size = byteSize(message.payload) + (message.headers ? byteSize(JSON.stringify(message.headers)) : 0) + byteSize(message.key) + byteSize(message.id) + 32;
+		add(size, (p) => p.messages.push(message));
 	}
 	parts.push(current);
 	return parts;
+}
+
+function byteSize(text: string): number {
+	return Buffer.byteLength(text);
 }

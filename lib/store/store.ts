@@ -126,6 +126,7 @@ export class Store {
 	private readonly db: Database.Database;
 	private readonly dedupeWindowMs: number;
 	private readonly listeners: StoredListener[] = [];
+	private readonly outboxListeners: (() => void)[] = [];
 	private lastStamp = 0;
 	private pending: number;
 	private readonly sql: ReturnType<Store["prepare"]>;
@@ -142,7 +143,8 @@ export class Store {
 		this.dedupeWindowMs = options.dedupeWindowMs ?? 3_600_000;
 		this.sql = this.prepare();
 		this.pending = (this.sql.countPending.get() as { n: number }).n;
-		this.lastStamp = (this.sql.maxStamp.get() as { s: number | null }).s ?? 0;
+		const saved = this.sql.savedStamp.get() as string | undefined;
+		this.lastStamp = Math.max((this.sql.maxStamp.get() as { s: number | null }).s ?? 0, saved ? Number(saved) : 0);
 	}
 
 	/** The store of one node: <dir>/<nodeID>.sqlite. */
@@ -164,10 +166,12 @@ export class Store {
 		return {
 			countPending: db.prepare("SELECT count(*) AS n FROM messages"),
 			maxStamp: db.prepare("SELECT max(stamp) AS s FROM messages"),
+			savedStamp: db.prepare("SELECT value FROM meta WHERE name = 'stamp'").pluck(),
+			saveStamp: db.prepare("INSERT OR REPLACE INTO meta (name, value) VALUES ('stamp', ?)"),
 			isProcessed: db.prepare("SELECT 1 FROM processed WHERE id = ?").pluck(),
 			insertMessage: db.prepare(
-				`INSERT OR IGNORE INTO messages (id, key, stamp, payload, headers, received_at, attempts)
-				 VALUES (@id, @key, @stamp, @payload, @headers, @receivedAt, @attempts)`,
+				`INSERT INTO messages (id, key, stamp, payload, headers, received_at, attempts)
+				 VALUES (@id, @key, @stamp, @payload, @headers, @receivedAt, @attempts) ON CONFLICT(id) DO NOTHING`,
 			),
 			deleteMessage: db.prepare("DELETE FROM messages WHERE seq = ?"),
 			deleteMessageById: db.prepare("DELETE FROM messages WHERE id = ?"),
@@ -211,7 +215,11 @@ export class Store {
 		};
 	}
 
-	/** Called after every commit that adds pending rows (append, receive, requeue). */
+	/**
+	 * Called after every commit that adds pending rows (append, receive, requeue),
+	 * inside the call that stored them: a listener must only schedule work, so
+	 * that the caller (ingest) acks in the same turn as its commit.
+	 */
 	onStored(listener: StoredListener): void {
 		this.listeners.push(listener);
 	}
@@ -260,7 +268,8 @@ export class Store {
 				attempts: row.attempts,
 			});
 		}
-		this.pending += stored.length;
+		// Rows leave the table, so the newest stamp is kept apart: stamps never go back after a restart.
+		if (stored.length > 0) this.sql.saveStamp.run(String(this.lastStamp));
 		return { stored, duplicates };
 	}
 
@@ -276,19 +285,29 @@ export class Store {
 	append(messages: NewMessage[]): { stored: StoredMessage[]; duplicates: number } {
 		const now = Date.now();
 		const result = this.db.transaction(() => this.insertAll(messages, now))();
+		this.pending += result.stored.length;
 		this.announce(result.stored);
 		return result;
 	}
 
-	/** Takes a shipment from another node in one transaction; ids processed here are dropped. */
+	/**
+	 * Takes a shipment from another node in one transaction. Messages whose id
+	 * was processed (here, or by the sender per its processed list) are dropped.
+	 */
 	receive(shipment: Shipment): { stored: StoredMessage[]; duplicates: number } {
 		const result = this.db.transaction(() => {
-			for (const p of shipment.processed) this.sql.rememberId.run(p.id, p.key, p.at);
+			let dropped = 0;
+			for (const p of shipment.processed) {
+				this.sql.rememberId.run(p.id, p.key, p.at);
+				// A copy still pending here (a crashed node's leftovers) was performed elsewhere already.
+				dropped += this.sql.deleteMessageById.run(p.id).changes;
+			}
 			for (const a of shipment.actors) {
 				this.sql.upsertActor.run(a.id, a.payload === undefined ? null : JSON.stringify(a.payload), a.timeout, a.deleted ? 1 : 0);
 			}
-			return this.insertAll(shipment.messages, Date.now());
+			return { ...this.insertAll(shipment.messages, Date.now()), dropped };
 		})();
+		this.pending += result.stored.length - result.dropped;
 		this.announce(result.stored);
 		return result;
 	}
@@ -296,15 +315,16 @@ export class Store {
 	/** Commits what a group of performs did, all or nothing. */
 	commit(work: Commit): void {
 		const now = Date.now();
+		let removed = 0;
 		this.db.transaction(() => {
 			for (const d of work.done ?? []) {
-				this.pending -= this.sql.deleteMessage.run(d.seq).changes;
+				removed += this.sql.deleteMessage.run(d.seq).changes;
 				this.sql.rememberId.run(d.id, d.key, now);
 			}
 			for (const seq of work.failed ?? []) this.sql.bumpAttempts.run(seq);
 			for (const d of work.dead ?? []) {
 				this.sql.toDead.run(d.reason, now, d.seq);
-				this.pending -= this.sql.deleteMessage.run(d.seq).changes;
+				removed += this.sql.deleteMessage.run(d.seq).changes;
 			}
 			for (const a of work.actors ?? []) {
 				this.sql.upsertActor.run(a.id, a.payload === undefined ? null : JSON.stringify(a.payload), a.timeout, a.deleted ? 1 : 0);
@@ -313,6 +333,13 @@ export class Store {
 				this.sql.insertOutbox.run(o.body, o.headers ? JSON.stringify(o.headers) : null, now);
 			}
 		})();
+		this.pending -= removed;
+		if (work.outbox && work.outbox.length > 0) for (const listener of this.outboxListeners) listener();
+	}
+
+	/** Called after a commit that wrote outbox entries. */
+	onOutbox(listener: () => void): void {
+		this.outboxListeners.push(listener);
 	}
 
 	/** Pending rows after seq, in arrival order. */
@@ -347,11 +374,14 @@ export class Store {
 
 	/** Deletes a shipment the next holder has committed. */
 	forget(shipment: Shipment): void {
-		this.db.transaction(() => {
-			for (const m of shipment.messages) this.pending -= this.sql.deleteMessageById.run(m.id).changes;
+		const removed = this.db.transaction(() => {
+			let n = 0;
+			for (const m of shipment.messages) n += this.sql.deleteMessageById.run(m.id).changes;
 			for (const a of shipment.actors) this.sql.deleteActor.run(a.id);
 			for (const p of shipment.processed) this.sql.forgetProcessed.run(p.id);
+			return n;
 		})();
+		this.pending -= removed;
 	}
 
 	actor(id: string): ActorRecord | undefined {
@@ -413,6 +443,7 @@ export class Store {
 				Date.now(),
 			);
 		})();
+		this.pending += result.stored.length;
 		this.announce(result.stored);
 		return result.stored;
 	}

@@ -164,6 +164,11 @@ export class Topology {
 		}
 		const ring = Ring.of(members, this.options.ringPoints);
 		if (ring.id === this.currentView.id && this.currentState !== "assembling" && this.currentState !== "down") {
+			if (this.leaving && this.currentState !== "stopping") {
+				this.transition("stopping");
+				void this.runHandoff(this.currentView);
+				return;
+			}
 			this.checkBarrier();
 			return;
 		}
@@ -175,7 +180,9 @@ export class Topology {
 
 	private setView(view: View): void {
 		this.currentView = view;
-		this.doneViews.delete(this.options.self);
+		// Only announcements made after this node took the view count: an old "done" for an
+		// equal id (members that flapped back) is stale. Peers are asked again while rehashing.
+		this.doneViews.clear();
 		for (const part of this.parts) part.onView?.(view);
 	}
 

@@ -1,0 +1,343 @@
+/**
+ * Consumes the inbox queue into the node-local store.
+ *
+ * Every node consumes the same queue with single active consumer on: one node
+ * at a time gets the deliveries, in queue order, which is what keeps the order
+ * of a key's messages across nodes. Deliveries are batched; a batch is
+ * validated, its bad messages are dead-lettered (awaiting the broker's
+ * confirms), then its good ones are appended in one transaction and the whole
+ * batch is acked with one multiple ack, in the same synchronous turn as the
+ * append. A crash between the two leaves the deliveries unacked: the broker
+ * redelivers them and the store drops the ids it already holds.
+ */
+import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from "amqplib";
+import type { KeyhiveConfig } from "../config";
+import type { NewMessage, Store } from "../store/store";
+import { AmqpConnection, Logger, reasonOf } from "./connection";
+import { RejectReason, validateDelivery, ValidationRules } from "./validate";
+import { failpoint } from "../failpoint";
+
+export type InboxSettings = ValidationRules &
+	Pick<KeyhiveConfig, "queue" | "prefetch" | "batchSize" | "batchMs" | "highWater" | "lowWater">;
+
+/** How often pendingCount is polled while back pressure holds deliveries. */
+const PRESSURE_POLL_MS = 50;
+/** Pause before reopening a channel the broker closed while the connection stayed up. */
+const REOPEN_DELAY_MS = 1000;
+/**
+ * amqplib encodes message properties into a 64 KiB scratch buffer. Original
+ * headers whose JSON is larger than this may not fit, so such a dead letter
+ * carries only the reason header (its body is kept whole).
+ */
+const MAX_FORWARDED_HEADER_JSON = 32 * 1024;
+
+export const REASON_HEADER = "x-keyhive-reason";
+
+export function deadLetterExchangeOf(queue: string): string {
+	return `${queue}.dlx`;
+}
+
+export function deadLetterQueueOf(queue: string): string {
+	return `${queue}.dead`;
+}
+
+export class InboxConsumer {
+	private readonly connection: AmqpConnection;
+	private readonly store: Store;
+	private readonly settings: InboxSettings;
+	private readonly logger: Logger;
+	private channel: ConfirmChannel | undefined;
+	/** Deliveries of the current channel not yet committed, in delivery order. */
+	private buffer: ConsumeMessage[] = [];
+	private batchTimer: NodeJS.Timeout | undefined;
+	private pressureTimer: NodeJS.Timeout | undefined;
+	private flushing: Promise<void> | undefined;
+	/** A flush was asked for while one ran; set so deliveries that arrived in its last turn are not stranded. */
+	private flushAgain = false;
+	private holding = false;
+	private stopping = false;
+	/** Set when a declaration met other arguments on the broker: reopening would only fail again on this connection. */
+	private misdeclared = false;
+	private counts = { ingested: 0, duplicates: 0, deadLettered: 0 };
+
+	constructor(connection: AmqpConnection, store: Store, settings: InboxSettings, logger: Logger) {
+		this.connection = connection;
+		this.store = store;
+		this.settings = settings;
+		this.logger = logger;
+	}
+
+	/** Messages appended to the store. */
+	get ingested(): number {
+		return this.counts.ingested;
+	}
+
+	/** Deliveries whose id the store already held (redeliveries). */
+	get duplicates(): number {
+		return this.counts.duplicates;
+	}
+
+	/** Bad deliveries published to <queue>.dead. */
+	get deadLettered(): number {
+		return this.counts.deadLettered;
+	}
+
+	/** True while pendingCount is above highWater and deliveries are held unacked. */
+	get backpressured(): boolean {
+		return this.holding;
+	}
+
+	/** True when no batch will be committed now: stopped, or held by back pressure. */
+	get paused(): boolean {
+		return this.stopping || this.holding;
+	}
+
+	/** True while a channel is consuming the queue. */
+	get isConsuming(): boolean {
+		return this.channel !== undefined;
+	}
+
+	/** Consumes on every (re)connect of the connection. */
+	start(): void {
+		this.connection.onConnected((model) => this.open(model));
+	}
+
+	/** Looks at pendingCount now instead of at the next poll, e.g. right after rows were deleted. */
+	recheck(): void {
+		if (!this.underPressure()) this.flushSoon();
+	}
+
+	/**
+	 * Graceful stop: commits and acks what is already batched, then keeps every
+	 * later delivery unacked. The channel stays open so this node stays the active
+	 * consumer (another node taking over now would see later messages first);
+	 * close() then hands the held deliveries back to the queue in their order.
+	 */
+	async stop(): Promise<void> {
+		this.stopping = true;
+		this.flushSoon();
+		while (this.flushing) await this.flushing;
+	}
+
+	/** Closes the channel: the broker requeues every delivery it held. */
+	async close(): Promise<void> {
+		this.stopping = true;
+		clearTimeout(this.batchTimer);
+		clearInterval(this.pressureTimer);
+		const channel = this.channel;
+		this.forgetChannel();
+		await channel?.close().catch(() => undefined);
+	}
+
+	private async open(model: ChannelModel): Promise<void> {
+		// A stopped consumer holding a channel would keep the active-consumer slot from the other nodes.
+		if (this.stopping) return;
+		this.misdeclared = false;
+		const { queue, prefetch } = this.settings;
+		const channel = await model.createConfirmChannel();
+		// The "close" that follows every channel error is where recovery happens.
+		channel.on("error", (err: Error) => this.logger.debug(`inbox channel error: ${reasonOf(err)}`));
+		channel.on("close", () => this.channelClosed(channel, model));
+		try {
+			await declareInbox(channel, queue);
+		} catch (err) {
+			if (!(err instanceof DeclarationConflict)) throw err;
+			this.misdeclared = true;
+			this.logger.error(`not consuming "${queue}": ${err.message}`);
+			return;
+		}
+		await channel.prefetch(prefetch);
+		if (this.stopping) {
+			await channel.close().catch(() => undefined);
+			return;
+		}
+		// Set before consume(): deliveries can arrive in the same turn as consume-ok.
+		this.channel = channel;
+		await channel.consume(queue, (delivery) => this.received(channel, delivery));
+		this.logger.info(`consuming "${queue}" (prefetch ${prefetch}, batches of ${this.settings.batchSize})`);
+	}
+
+	private received(channel: ConfirmChannel, delivery: ConsumeMessage | null): void {
+		if (channel !== this.channel) return;
+		if (delivery === null) {
+			// The broker cancelled us, e.g. the queue was deleted: a fresh channel declares it again.
+			this.logger.warn(`RabbitMQ cancelled the consumer of "${this.settings.queue}"; reopening`);
+			this.abandon(channel);
+			return;
+		}
+		// After stop() deliveries stay unacked in the channel; close() requeues them.
+		if (this.stopping) return;
+		this.buffer.push(delivery);
+		if (this.buffer.length >= this.settings.batchSize) this.flushSoon();
+		else this.batchTimer ??= setTimeout(() => this.flushSoon(), this.settings.batchMs);
+	}
+
+	private flushSoon(): void {
+		clearTimeout(this.batchTimer);
+		this.batchTimer = undefined;
+		if (this.flushing) {
+			this.flushAgain = true;
+			return;
+		}
+		this.flushing = this.flushBuffer().finally(() => {
+			this.flushing = undefined;
+			if (this.flushAgain) {
+				this.flushAgain = false;
+				this.flushSoon();
+			}
+		});
+	}
+
+	private async flushBuffer(): Promise<void> {
+		while (this.buffer.length > 0 && this.channel && !this.underPressure()) {
+			const channel = this.channel;
+			const batch = this.buffer.splice(0, this.settings.batchSize);
+			try {
+				await this.commitBatch(channel, batch);
+			} catch (err) {
+				if (channel !== this.channel) return; // the channel died: its deliveries come back on the next one
+				this.logger.error(`could not commit a batch of ${batch.length} deliveries (${reasonOf(err)}); requeueing them`);
+				this.abandon(channel);
+				return;
+			}
+		}
+	}
+
+	private async commitBatch(channel: ConfirmChannel, batch: ConsumeMessage[]): Promise<void> {
+		const good: NewMessage[] = [];
+		const bad: { delivery: ConsumeMessage; reason: RejectReason }[] = [];
+		for (const delivery of batch) {
+			const result = validateDelivery(delivery, this.settings);
+			if ("message" in result) good.push(result.message);
+			else bad.push({ delivery, reason: result.reason });
+		}
+		if (bad.length > 0) {
+			const exchange = deadLetterExchangeOf(this.settings.queue);
+			for (const { delivery, reason } of bad) {
+				channel.publish(exchange, delivery.fields.routingKey, delivery.content, deadLetterOptions(delivery, reason));
+			}
+			// Confirmed before the append: from the append on nothing may await until the ack.
+			await channel.waitForConfirms();
+		}
+		// The channel died while we waited: its deliveries come back (and their bad ones are dead-lettered again).
+		if (channel !== this.channel) return;
+		// Append and ack in one synchronous turn: no perform on this node can start
+		// on these rows before the broker has been told they are ours.
+		const { stored, duplicates } = this.store.append(good);
+		failpoint("ingest.after-commit");
+		channel.ack(batch[batch.length - 1], true);
+		this.counts.ingested += stored.length;
+		this.counts.duplicates += duplicates;
+		this.counts.deadLettered += bad.length;
+		for (const { reason } of bad) this.logger.debug(`dead-lettered a delivery of "${this.settings.queue}": ${reason}`);
+	}
+
+	/** Hysteresis: hold above highWater, take deliveries again at lowWater. */
+	private underPressure(): boolean {
+		const pending = this.store.pendingCount;
+		const { highWater, lowWater } = this.settings;
+		if (!this.holding && pending > highWater) {
+			this.holding = true;
+			this.pressureTimer = setInterval(() => this.recheck(), PRESSURE_POLL_MS);
+			this.logger.info(`${pending} rows pending (high water ${highWater}): holding deliveries until ${lowWater}`);
+		} else if (this.holding && pending <= lowWater) {
+			this.holding = false;
+			clearInterval(this.pressureTimer);
+			this.pressureTimer = undefined;
+			this.logger.info(`${pending} rows pending (low water ${lowWater}): taking deliveries again`);
+		}
+		return this.holding;
+	}
+
+	private channelClosed(channel: ConfirmChannel, model: ChannelModel): void {
+		if (channel === this.channel) this.forgetChannel();
+		if (this.stopping) return;
+		// Only reopen when the connection outlived the channel; a new connection reopens by itself.
+		setTimeout(() => {
+			if (!this.stopping && !this.misdeclared && !this.channel && this.connection.current === model) {
+				this.open(model).catch((err) => this.logger.error(`could not reopen the inbox channel: ${reasonOf(err)}`));
+			}
+		}, REOPEN_DELAY_MS);
+	}
+
+	/** Closes a channel to hand its deliveries back; its close event then schedules a fresh one. */
+	private abandon(channel: ConfirmChannel): void {
+		if (channel === this.channel) this.forgetChannel();
+		void channel.close().catch(() => undefined);
+	}
+
+	/** Deliveries of a closed channel are the broker's again: drop them here. */
+	private forgetChannel(): void {
+		this.channel = undefined;
+		this.buffer = [];
+		clearTimeout(this.batchTimer);
+		this.batchTimer = undefined;
+	}
+}
+
+/** Something keyhive declares exists on the broker with other arguments: only an operator can resolve that. */
+class DeclarationConflict extends Error {}
+
+async function declareInbox(channel: ConfirmChannel, queue: string): Promise<void> {
+	const exchange = deadLetterExchangeOf(queue);
+	const dead = deadLetterQueueOf(queue);
+	await declare(
+		`exchange "${exchange}" (fanout, durable)`,
+		`rabbitmqadmin delete exchange name=${exchange}`,
+		() => channel.assertExchange(exchange, "fanout", { durable: true }),
+	);
+	await declare(`queue "${dead}" (durable)`, `rabbitmqctl delete_queue ${dead}`, () => channel.assertQueue(dead, { durable: true }));
+	await channel.bindQueue(dead, exchange, "");
+	await declare(
+		`queue "${queue}" (durable, x-single-active-consumer: true, x-dead-letter-exchange: "${exchange}")`,
+		`rabbitmqctl delete_queue ${queue}`,
+		() =>
+			channel.assertQueue(queue, {
+				durable: true,
+				arguments: { "x-single-active-consumer": true, "x-dead-letter-exchange": exchange },
+			}),
+	);
+}
+
+/** Runs one declaration; the broker's PRECONDITION_FAILED becomes a sentence that says what to do. */
+async function declare(what: string, removal: string, assert: () => Promise<unknown>): Promise<void> {
+	try {
+		await assert();
+	} catch (err) {
+		const code = typeof err === "object" && err !== null ? (err as { code?: unknown }).code : undefined;
+		if (code !== 406) throw err;
+		throw new DeclarationConflict(
+			`keyhive declares ${what}, but it already exists with other arguments (${reasonOf(err)}). ` +
+				`Delete it (${removal}; its messages go with it) and restart.`,
+		);
+	}
+}
+
+/**
+ * The original body and properties plus the reason. Left out: userId (the
+ * broker checks it against the publishing user) and expiration (a dead letter
+ * must not expire).
+ */
+function deadLetterOptions(delivery: ConsumeMessage, reason: RejectReason): Options.Publish {
+	const p = delivery.properties;
+	const original: Record<string, unknown> = p.headers ?? {};
+	let forwardable = false;
+	try {
+		forwardable = Buffer.byteLength(JSON.stringify(original)) <= MAX_FORWARDED_HEADER_JSON;
+	} catch {
+		// not representable: send the reason alone
+	}
+	return {
+		persistent: true,
+		contentType: p.contentType,
+		contentEncoding: p.contentEncoding,
+		correlationId: p.correlationId,
+		replyTo: p.replyTo,
+		messageId: p.messageId,
+		timestamp: p.timestamp,
+		type: p.type,
+		appId: p.appId,
+		priority: p.priority,
+		headers: { ...(forwardable ? original : {}), [REASON_HEADER]: reason },
+	};
+}

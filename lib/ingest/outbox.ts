@@ -1,0 +1,166 @@
+/**
+ * Publishes the store's outbox to the results queue.
+ *
+ * Results are written to the outbox in the same transaction as the perform
+ * that made them; this relay publishes them on a confirm channel and deletes
+ * them only after the broker's confirms. A crash or connection loss between
+ * the confirm and the delete publishes those entries again: a result may be
+ * delivered twice (consumers dedupe by messageId), it is never lost.
+ */
+import type { ChannelModel, ConfirmChannel } from "amqplib";
+import type { KeyhiveConfig } from "../config";
+import type { OutboxEntry, Store } from "../store/store";
+import { AmqpConnection, Logger, reasonOf } from "./connection";
+
+export type OutboxSettings = Pick<KeyhiveConfig, "resultsQueue"> & {
+	/** Entries per publish-and-confirm round; default 500. */
+	batchSize?: number;
+	/** Safety-net poll for entries committed without a nudge(); default 1000 ms. */
+	pollMs?: number;
+};
+
+const REOPEN_DELAY_MS = 1000;
+const DRAIN_POLL_MS = 20;
+
+export class OutboxRelay {
+	private readonly connection: AmqpConnection;
+	private readonly store: Store;
+	private readonly queue: string;
+	private readonly batchSize: number;
+	private readonly pollMs: number;
+	private readonly logger: Logger;
+	private channel: ConfirmChannel | undefined;
+	private pollTimer: NodeJS.Timeout | undefined;
+	private relaying = false;
+	/** A nudge came while relaying: look at the outbox once more when the run ends. */
+	private nudged = false;
+	private closed = false;
+	private publishedCount = 0;
+
+	constructor(connection: AmqpConnection, store: Store, settings: OutboxSettings, logger: Logger) {
+		this.connection = connection;
+		this.store = store;
+		this.queue = settings.resultsQueue;
+		this.batchSize = settings.batchSize ?? 500;
+		this.pollMs = settings.pollMs ?? 1000;
+		this.logger = logger;
+	}
+
+	/** Entries confirmed by the broker and deleted from the outbox. */
+	get published(): number {
+		return this.publishedCount;
+	}
+
+	/** Relays on every (re)connect of the connection. */
+	start(): void {
+		this.connection.onConnected((model) => this.open(model));
+		this.pollTimer = setInterval(() => this.nudge(), this.pollMs);
+	}
+
+	/** Publishes soon: call after a commit that wrote to the outbox. */
+	nudge(): void {
+		if (this.relaying) {
+			this.nudged = true;
+			return;
+		}
+		if (!this.channel || this.closed) return;
+		this.relaying = true;
+		void this.relay().finally(() => {
+			this.relaying = false;
+			if (this.nudged) {
+				this.nudged = false;
+				this.nudge();
+			}
+		});
+	}
+
+	/** Waits until the outbox is empty or timeoutMs has passed; true when it is empty. */
+	async drain(timeoutMs: number): Promise<boolean> {
+		const deadline = Date.now() + timeoutMs;
+		this.nudge();
+		while (this.store.outboxCount > 0) {
+			if (Date.now() >= deadline) return false;
+			await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+		}
+		return true;
+	}
+
+	async close(): Promise<void> {
+		this.closed = true;
+		clearInterval(this.pollTimer);
+		const channel = this.channel;
+		this.channel = undefined;
+		await channel?.close().catch(() => undefined);
+	}
+
+	private async open(model: ChannelModel): Promise<void> {
+		if (this.closed) return;
+		const channel = await model.createConfirmChannel();
+		channel.on("error", (err: Error) => this.logger.debug(`outbox channel error: ${reasonOf(err)}`));
+		channel.on("close", () => this.channelClosed(channel, model));
+		await channel.assertQueue(this.queue, { durable: true });
+		if (this.closed) {
+			await channel.close().catch(() => undefined);
+			return;
+		}
+		this.channel = channel;
+		this.nudge();
+	}
+
+	private async relay(): Promise<void> {
+		while (this.channel && !this.closed) {
+			const channel = this.channel;
+			const entries = this.store.outbox(this.batchSize);
+			if (entries.length === 0) return;
+			try {
+				for (const entry of entries) {
+					channel.sendToQueue(this.queue, Buffer.from(entry.body), publishOptions(entry));
+				}
+				await channel.waitForConfirms();
+			} catch (err) {
+				// Not deleted: the next channel publishes these entries again.
+				if (channel === this.channel) {
+					this.logger.error(`could not publish ${entries.length} results to "${this.queue}" (${reasonOf(err)}); retrying`);
+					void channel.close().catch(() => undefined);
+				}
+				return;
+			}
+			this.store.outboxDone(entries.map((e) => e.seq));
+			this.publishedCount += entries.length;
+		}
+	}
+
+	private channelClosed(channel: ConfirmChannel, model: ChannelModel): void {
+		if (channel !== this.channel) return;
+		this.channel = undefined;
+		// Only reopen when the connection outlived the channel; a new connection reopens by itself.
+		setTimeout(() => {
+			if (!this.closed && !this.channel && this.connection.current === model) {
+				this.open(model).catch((err) => this.logger.error(`could not reopen the outbox channel: ${reasonOf(err)}`));
+			}
+		}, REOPEN_DELAY_MS);
+	}
+}
+
+function publishOptions(entry: OutboxEntry) {
+	return {
+		persistent: true,
+		contentType: "application/json",
+		messageId: resultIdOf(entry.body),
+		headers: entry.headers ?? undefined,
+	};
+}
+
+/** The body's string `id`, used as messageId so consumers can drop a result published twice. */
+function resultIdOf(body: string): string | undefined {
+	try {
+		const parsed: unknown = JSON.parse(body);
+		if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+			const id = (parsed as { id?: unknown }).id;
+			if (typeof id === "string") return id;
+		}
+	} catch {
+		// not JSON: published without a messageId
+	}
+	return undefined;
+}

@@ -1,0 +1,112 @@
+/**
+ * ingest: RabbitMQ in and out. Consumes the inbox into this node's store
+ * (ack after commit), publishes the outbox to the results queue, and lets the
+ * REPL publish with or without a broker.
+ */
+import * as amqp from "amqplib";
+import type { Context, Service } from "moleculer";
+import { AmqpConnection } from "../lib/ingest/connection";
+import { InboxConsumer, deadLetterQueueOf } from "../lib/ingest/consumer";
+import { OutboxRelay } from "../lib/ingest/outbox";
+import { publishBatch } from "../lib/ingest/publisher";
+import { validateAppend, type AppendMessage } from "../lib/store/append";
+import { keyhiveNode } from "./keyhive";
+
+const DRAIN_OUTBOX_MS = 5000;
+
+interface IngestThis extends Service {
+	connection: AmqpConnection;
+	consumer: InboxConsumer;
+	relay: OutboxRelay;
+}
+
+const IngestService = {
+	name: "ingest",
+
+	settings: {},
+
+	actions: {
+		/** Publishes through RabbitMQ (with confirms) when connected, else straight into this node's store. */
+		publish: {
+			params: { messages: { type: "array", min: 1, items: "object" } },
+			async handler(this: IngestThis, ctx: Context<{ messages: AppendMessage[] }>) {
+				const node = keyhiveNode(this.broker);
+				const messages = validateAppend({ messages: ctx.params.messages });
+				if (this.connection.isConnected) {
+					const keyHeader = node.config.keySource.kind === "header" ? node.config.keySource.name : "key";
+					const published = await publishBatch(this.connection, node.config.queue, messages.map((m) => ({ key: m.key, payload: m.payload, id: m.id })), undefined, keyHeader);
+					return { via: "rabbitmq", published };
+				}
+				const result = node.store.append(messages);
+				return { via: "store", published: result.stored.length, duplicates: result.duplicates };
+			},
+		},
+		status: {
+			async handler(this: IngestThis) {
+				const node = keyhiveNode(this.broker);
+				const deadQueue = deadLetterQueueOf(node.config.queue);
+				return {
+					node: node.nodeID,
+					connected: this.connection.isConnected,
+					url: this.connection.shownUrl,
+					queue: node.config.queue,
+					deadQueue,
+					deadQueueDepth: await queueDepth(this.connection, deadQueue),
+					consuming: this.consumer.isConsuming,
+					backpressured: this.consumer.backpressured,
+					ingested: this.consumer.ingested,
+					duplicates: this.consumer.duplicates,
+					deadLettered: this.consumer.deadLettered,
+					resultsPublished: this.relay.published,
+					outbox: node.store.outboxCount,
+				};
+			},
+		},
+	},
+
+	created(this: IngestThis) {
+		const node = keyhiveNode(this.broker);
+		node.retain();
+		const logger = this.logger;
+		this.connection = new AmqpConnection(node.config.amqpUrl, { name: `keyhive ${node.nodeID}`, logger });
+		this.consumer = new InboxConsumer(this.connection, node.store, node.config, logger);
+		this.relay = new OutboxRelay(this.connection, node.store, { resultsQueue: node.config.resultsQueue }, logger);
+		node.store.onOutbox(() => this.relay.nudge());
+		// Stop taking deliveries before the handoff, so nothing arrives that would stay behind.
+		node.onLeave(() => this.consumer.stop());
+	},
+
+	started(this: IngestThis) {
+		this.consumer.start();
+		this.relay.start();
+		this.connection.start();
+	},
+
+	async stopped(this: IngestThis) {
+		const node = keyhiveNode(this.broker);
+		await node.leave();
+		await this.relay.drain(DRAIN_OUTBOX_MS);
+		await this.consumer.close();
+		await this.relay.close();
+		await this.connection.close();
+		node.release();
+	},
+};
+
+/** Messages waiting in a queue, or null when it cannot be asked. */
+async function queueDepth(connection: AmqpConnection, queue: string): Promise<number | null> {
+	const model = connection.current;
+	if (!model) return null;
+	let channel: amqp.Channel | undefined;
+	try {
+		channel = await model.createChannel();
+		channel.on("error", () => undefined);
+		return (await channel.checkQueue(queue)).messageCount;
+	} catch {
+		return null;
+	} finally {
+		await channel?.close().catch(() => undefined);
+	}
+}
+
+export default IngestService;

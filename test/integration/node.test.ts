@@ -1,0 +1,121 @@
+/**
+ * One keyhive node with all its services, on the real RabbitMQ and SQLite:
+ * every message performed once and in order per key, across a stop and a
+ * restart on the same data dir, a SIGKILL between commit and ack, and broker
+ * connections closed from outside.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type { ServiceBroker } from "moleculer";
+import { Store } from "../../lib/store/store";
+import { closeConnectionFromOutside } from "../support/amqp";
+import { startNode } from "../support/broker";
+import { AMQP_URL, NodeProcess, tempDir, uniqueName, waitFor } from "../support/cluster";
+import { deleteQueues, Producer, ResultsCollector } from "../support/traffic";
+import { isClean, summary, verify, type PublishedMessage } from "../support/verify";
+
+function queueEnv(name: string) {
+	return { KEYHIVE_QUEUE: `${name}.inbox`, KEYHIVE_RESULTS_QUEUE: `${name}.processed`, AMQP_URL };
+}
+
+describe("a single node", () => {
+	const name = uniqueName("node");
+	const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: tempDir(name), KEYHIVE_ACTORS: "2000" };
+	let results: ResultsCollector;
+
+	before(async () => {
+		results = new ResultsCollector(AMQP_URL, env.KEYHIVE_RESULTS_QUEUE);
+		await results.start();
+	});
+	after(async () => {
+		await results.close();
+		await deleteQueues(AMQP_URL, env.KEYHIVE_QUEUE, env.KEYHIVE_RESULTS_QUEUE);
+	});
+
+	it("performs 20,000 messages over 2,000 keys once each, in order, across a stop and restart mid-stream", async () => {
+		const published: PublishedMessage[] = [];
+		const batch = (from: number, count: number) =>
+			Array.from({ length: count }, (_, i) => {
+				const n = from + i;
+				const message = { id: `m-${n}`, key: `key_${(n % 2000) + 1}`, payload: JSON.stringify({ n }) };
+				published.push({ id: message.id, key: message.key });
+				return message;
+			});
+		let broker: ServiceBroker = await startNode("single", env);
+		for (let from = 0; from < 10_000; from += 500) await broker.call("store.append", { messages: batch(from, 500) });
+		// Stop while most of these are still pending, then start again on the same file.
+		await broker.stop();
+		broker = await startNode("single", env);
+		for (let from = 10_000; from < 20_000; from += 500) await broker.call("store.append", { messages: batch(from, 500) });
+		await waitFor(() => results.distinctIds() >= 20_000, { timeoutMs: 60_000, message: "20,000 results" });
+		const stats = (await broker.call("worker.stats")) as { pending: number };
+		await broker.stop();
+		const verdict = verify(published, results.results);
+		assert.ok(isClean(verdict), summary(verdict));
+		assert.equal(stats.pending, 0);
+	});
+});
+
+describe("a node fed by RabbitMQ", () => {
+	it("survives its broker connection closed from outside twice: 50,000 messages, each performed once, in order per key", async () => {
+		const name = uniqueName("reconnect");
+		const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: tempDir(name), KEYHIVE_ACTORS: "1000" };
+		const results = new ResultsCollector(AMQP_URL, env.KEYHIVE_RESULTS_QUEUE);
+		await results.start();
+		const broker = await startNode("reconnect", env);
+		const producer = new Producer(AMQP_URL, env.KEYHIVE_QUEUE, name);
+		try {
+			await producer.start();
+			const publishing = (async () => {
+				for (let i = 0; i < 50; i++) await producer.publish(1000, 1000);
+			})();
+			for (const threshold of [10_000, 30_000]) {
+				await waitFor(() => results.distinctIds() >= threshold, { timeoutMs: 60_000, message: `${threshold} results` });
+				assert.ok((await closeConnectionFromOutside("keyhive reconnect")) >= 1, "closed the node's connection");
+			}
+			await publishing;
+			await waitFor(() => results.distinctIds() >= 50_000, { timeoutMs: 90_000, message: "50,000 results" });
+			const verdict = verify(producer.published, results.results);
+			assert.ok(isClean(verdict), summary(verdict));
+		} finally {
+			await producer.close();
+			await broker.stop();
+			await results.close();
+			await deleteQueues(AMQP_URL, env.KEYHIVE_QUEUE, env.KEYHIVE_RESULTS_QUEUE);
+		}
+	});
+
+	it("killed after committing a batch but before acking it, processes nothing twice after restart", async () => {
+		const name = uniqueName("failpoint");
+		const dir = tempDir(name);
+		const env = { ...queueEnv(name), KEYHIVE_ACTORS: "100", TRANSPORTER: "", NAMESPACE: name };
+		const results = new ResultsCollector(AMQP_URL, env.KEYHIVE_RESULTS_QUEUE);
+		await results.start();
+		const crashing = new NodeProcess({ nodeID: "victim", dir, env: { ...env, KEYHIVE_FAILPOINT: "ingest.after-commit" } });
+		const producer = new Producer(AMQP_URL, env.KEYHIVE_QUEUE, name);
+		try {
+			crashing.start();
+			await producer.start();
+			await producer.publish(2000, 100);
+			// The node dies at its first commit: those rows are on disk, their deliveries unacked.
+			await waitFor(() => !crashing.running, { timeoutMs: 60_000, message: "the node to hit the failpoint and die" });
+			const onDisk = Store.open(crashing.dataDir, "victim");
+			const committed = onDisk.pendingCount;
+			onDisk.close();
+			assert.ok(committed > 0, "the batch was committed before the crash");
+			assert.equal(results.distinctIds(), 0, "nothing was performed before the crash");
+			const restarted = new NodeProcess({ nodeID: "victim", dir, env });
+			restarted.start();
+			await waitFor(() => results.distinctIds() >= 2000, { timeoutMs: 60_000, message: "2,000 results after restart" });
+			await restarted.stop();
+			const verdict = verify(producer.published, results.results);
+			assert.ok(isClean(verdict), summary(verdict));
+			assert.equal(verdict.republished, 0);
+		} finally {
+			await producer.close();
+			await crashing.kill();
+			await results.close();
+			await deleteQueues(AMQP_URL, env.KEYHIVE_QUEUE, env.KEYHIVE_RESULTS_QUEUE);
+		}
+	});
+});

@@ -1,0 +1,134 @@
+/**
+ * Helpers for tests against the real RabbitMQ on 127.0.0.1:5672: unique names,
+ * a logger that records lines, polling with a deadline, closing a connection
+ * from the broker's side, and cleanup of what a test declared.
+ */
+import * as amqp from "amqplib";
+import { execFile } from "child_process";
+import { randomBytes } from "crypto";
+import * as fs from "fs";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+import { promisify } from "util";
+import type { Logger } from "../../lib/ingest/connection";
+import { Store } from "../../lib/store/store";
+
+const run = promisify(execFile);
+
+export const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+
+/** A name no other test (or concurrent test run) uses. */
+export function uniqueName(prefix: string): string {
+	return `keyhive-test.${prefix}.${process.pid}.${randomBytes(4).toString("hex")}`;
+}
+
+export interface LogLine {
+	level: keyof Logger;
+	msg: string;
+}
+
+/** A Logger that keeps every line; set KEYHIVE_TEST_LOG=1 to also print them. */
+export function recordingLogger(): Logger & { lines: LogLine[]; at(level: keyof Logger): string[] } {
+	const lines: LogLine[] = [];
+	const print = process.env.KEYHIVE_TEST_LOG === "1";
+	const log = (level: keyof Logger) => (msg: string) => {
+		lines.push({ level, msg });
+		if (print) console.log(`[${level}] ${msg}`);
+	};
+	return {
+		lines,
+		at: (level) => lines.filter((l) => l.level === level).map((l) => l.msg),
+		info: log("info"),
+		warn: log("warn"),
+		error: log("error"),
+		debug: log("debug"),
+	};
+}
+
+/** Polls condition until it holds; fails with `what` and the last detail when the deadline passes. */
+export async function waitFor(
+	condition: () => boolean | Promise<boolean>,
+	what: string,
+	timeoutMs = 15_000,
+	detail?: () => string,
+): Promise<void> {
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		if (await condition()) return;
+		if (Date.now() > deadline) {
+			throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail ? ` (${detail()})` : ""}`);
+		}
+		await new Promise((resolve) => setTimeout(resolve, 10));
+	}
+}
+
+/**
+ * Closes, from the broker's side, every connection whose connection_name
+ * client property is `name`, as an operator (or a broker restart) would.
+ * RabbitMQ 3.10's `name` column is the peer address, so match on client_properties.
+ * Resolves with how many were closed.
+ */
+export async function closeConnectionFromOutside(name: string): Promise<number> {
+	const { stdout } = await run("rabbitmqctl", ["list_connections", "pid", "client_properties", "-q", "--no-table-headers"]);
+	const pids = stdout
+		.split("\n")
+		.filter((line) => line.includes(`{"connection_name","${name}"}`))
+		.map((line) => line.split("\t")[0]);
+	for (const pid of pids) await run("rabbitmqctl", ["close_connection", pid, "closed by a keyhive test"]);
+	return pids.length;
+}
+
+/** A plain connection and channel for a test to publish raw messages, read queues and clean up. */
+export async function openTestChannel(): Promise<{ model: amqp.ChannelModel; channel: amqp.Channel; close(): Promise<void> }> {
+	const model = await amqp.connect(AMQP_URL, { clientProperties: { connection_name: uniqueName("helper") } });
+	model.on("error", () => undefined);
+	const channel = await model.createChannel();
+	return { model, channel, close: () => model.close().catch(() => undefined) };
+}
+
+/** Deletes queues and exchanges, each on its own channel (a failed delete closes the channel). */
+export async function deleteAll(model: amqp.ChannelModel, names: { queues?: string[]; exchanges?: string[] }): Promise<void> {
+	for (const queue of names.queues ?? []) {
+		const ch = await model.createChannel();
+		await ch.deleteQueue(queue).catch(() => undefined);
+		await ch.close().catch(() => undefined);
+	}
+	for (const exchange of names.exchanges ?? []) {
+		const ch = await model.createChannel();
+		await ch.deleteExchange(exchange).catch(() => undefined);
+		await ch.close().catch(() => undefined);
+	}
+}
+
+/** Everything currently in a queue, taken with basic.get and acked. */
+export async function drainQueue(channel: amqp.Channel, queue: string): Promise<amqp.GetMessage[]> {
+	const taken: amqp.GetMessage[] = [];
+	for (;;) {
+		const message = await channel.get(queue, { noAck: true });
+		if (message === false) return taken;
+		taken.push(message);
+	}
+}
+
+/** A Store in a fresh temp directory; dispose() closes it and removes the directory. */
+export function tempStore(): { store: Store; dispose(): void } {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keyhive-ingest-"));
+	const store = new Store(path.join(dir, "test.sqlite"), { synchronous: "NORMAL" });
+	return {
+		store,
+		dispose() {
+			store.close();
+			fs.rmSync(dir, { recursive: true, force: true });
+		},
+	};
+}
+
+/** A loopback port nothing listens on (bound once, then released). */
+export async function unusedPort(): Promise<number> {
+	const server = net.createServer();
+	await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+	const { port } = server.address() as net.AddressInfo;
+	await new Promise((resolve) => server.close(resolve));
+	return port;
+}

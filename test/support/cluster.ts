@@ -1,0 +1,175 @@
+/**
+ * Real keyhive node processes for multi-node tests: each one is `npm run node`
+ * in its own process group (so SIGTERM and SIGKILL reach the node itself, not
+ * only npm), with its own data dir and log file, on the real NATS.
+ */
+import { spawn, type ChildProcess } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { randomBytes } from "crypto";
+import { ServiceBroker } from "moleculer";
+
+export const NATS_URL = process.env.TEST_NATS_URL ?? "nats://127.0.0.1:4222";
+export const AMQP_URL = process.env.TEST_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+const ROOT = path.resolve(__dirname, "..", "..");
+
+export function uniqueName(prefix: string): string {
+	return `${prefix}-${randomBytes(4).toString("hex")}`;
+}
+
+export async function waitFor<T>(probe: () => T | Promise<T>, options: { timeoutMs: number; message: string; intervalMs?: number }): Promise<NonNullable<T>> {
+	const deadline = Date.now() + options.timeoutMs;
+	let last: unknown;
+	for (;;) {
+		try {
+			const value = await probe();
+			if (value) return value as NonNullable<T>;
+		} catch (err) {
+			last = err;
+		}
+		if (Date.now() > deadline) {
+			throw new Error(`timed out after ${options.timeoutMs} ms: ${options.message}${last ? ` (last error: ${(last as Error).message})` : ""}`);
+		}
+		await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 100));
+	}
+}
+
+export interface NodeOptions {
+	nodeID: string;
+	dir: string;
+	env?: Record<string, string>;
+}
+
+export class NodeProcess {
+	readonly nodeID: string;
+	readonly dataDir: string;
+	readonly logFile: string;
+	private readonly env: Record<string, string>;
+	private child: ChildProcess | null = null;
+	private exit: Promise<number | null> = Promise.resolve(null);
+
+	constructor(options: NodeOptions) {
+		this.nodeID = options.nodeID;
+		this.dataDir = path.join(options.dir, options.nodeID);
+		this.logFile = path.join(options.dir, `${options.nodeID}.log`);
+		this.env = options.env ?? {};
+	}
+
+	get running(): boolean {
+		return this.child !== null;
+	}
+
+	start(): void {
+		if (this.child) throw new Error(`${this.nodeID} is already running`);
+		const log = fs.openSync(this.logFile, "a");
+		const child = spawn("npm", ["run", "--silent", "node"], {
+			cwd: ROOT,
+			detached: true,
+			stdio: ["ignore", log, log],
+			env: {
+				...process.env,
+				NODEID: this.nodeID,
+				KEYHIVE_DATA_DIR: this.dataDir,
+				TRANSPORTER: NATS_URL,
+				LOGLEVEL: "info",
+				...this.env,
+			},
+		});
+		fs.closeSync(log);
+		this.child = child;
+		// npm exits at once on a signal while the node in its group is still leaving: wait for the whole group.
+		this.exit = new Promise((resolve) => {
+			child.once("exit", (code) => {
+				const poll = setInterval(() => {
+					if (groupAlive(child.pid!)) return;
+					clearInterval(poll);
+					resolve(code);
+				}, 50);
+			});
+		});
+		void this.exit.then(() => {
+			if (this.child === child) this.child = null;
+		});
+	}
+
+	private signal(signal: NodeJS.Signals): void {
+		if (!this.child?.pid) return;
+		try {
+			process.kill(-this.child.pid, signal);
+		} catch {
+			// Already gone.
+		}
+	}
+
+	/** Graceful leave: SIGTERM, then wait for the process to exit. */
+	async stop(timeoutMs = 60_000): Promise<number | null> {
+		const exit = this.exit;
+		this.signal("SIGTERM");
+		const timer = setTimeout(() => this.signal("SIGKILL"), timeoutMs);
+		const code = await exit;
+		clearTimeout(timer);
+		return code;
+	}
+
+	/** A crash: SIGKILL to the whole process group. */
+	async kill(): Promise<void> {
+		const exit = this.exit;
+		this.signal("SIGKILL");
+		await exit;
+	}
+
+	log(): string {
+		return fs.existsSync(this.logFile) ? fs.readFileSync(this.logFile, "utf8") : "";
+	}
+}
+
+function groupAlive(pgid: number): boolean {
+	try {
+		process.kill(-pgid, 0);
+		return true;
+	} catch {
+		return false;
+	}
+}
+
+export function tempDir(prefix: string): string {
+	return fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
+}
+
+/** A broker that joins the cluster to observe and call it, without any keyhive service. */
+export async function observer(namespace: string): Promise<ServiceBroker> {
+	const broker = new ServiceBroker({
+		nodeID: uniqueName("observer"),
+		namespace,
+		transporter: { type: "NATS", options: { url: NATS_URL } },
+		logger: false,
+		heartbeatInterval: 1,
+		heartbeatTimeout: 2,
+	});
+	await broker.start();
+	return broker;
+}
+
+export interface NodeState {
+	node: string;
+	state: string;
+	view: { id: string; members: string[] };
+}
+
+export async function stateOf(broker: ServiceBroker, nodeID: string): Promise<NodeState> {
+	return (await broker.call("topology.state", {}, { nodeID, timeout: 2000 })) as NodeState;
+}
+
+/** Waits until every node is ready on one view whose members are exactly `members`. */
+export async function waitForReady(broker: ServiceBroker, nodes: string[], members: string[], timeoutMs = 30_000): Promise<NodeState[]> {
+	const expected = [...members].sort().join(",");
+	return waitFor(
+		async () => {
+			const states = await Promise.all(nodes.map((n) => stateOf(broker, n)));
+			const ok = states.every((s) => s.state === "ready" && s.view.members.join(",") === expected && s.view.id === states[0].view.id);
+			return ok ? states : null;
+		},
+		{ timeoutMs, message: `nodes ${nodes.join(", ")} ready with members ${expected}`, intervalMs: 200 },
+	);
+}

@@ -1,0 +1,36 @@
+/**
+ * Temp directories and real SQLite stores for unit tests. Everything made
+ * here is removed by cleanup() (call it from `after`).
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { Store, type StoreOptions } from "../../lib/store/store";
+
+export interface TempDir {
+	readonly dir: string;
+	/** A Store on <dir>/<name>.sqlite; closed by cleanup(). */
+	store(name?: string, options?: StoreOptions): Store;
+	file(name: string): string;
+	cleanup(): void;
+}
+
+export function tempDir(prefix = "keyhive-unit-"): TempDir {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+	const stores: Store[] = [];
+	return {
+		dir,
+		store(name = "node", options: StoreOptions = {}) {
+			const store = Store.open(dir, name, { synchronous: "NORMAL", ...options });
+			stores.push(store);
+			return store;
+		},
+		file(name: string) {
+			return path.join(dir, name);
+		},
+		cleanup() {
+			for (const s of stores) s.close();
+			fs.rmSync(dir, { recursive: true, force: true });
+		},
+	};
+}

@@ -1,0 +1,82 @@
+/**
+ * Polling helpers for unit tests: wait for a condition with a deadline instead
+ * of sleeping a fixed time and hoping.
+ */
+
+export interface WaitOptions {
+	/** Give up after this long (default 5000 ms). */
+	timeoutMs?: number;
+	/** What was awaited, for the failure message. */
+	message?: string;
+	/** Poll interval (default 5 ms). */
+	intervalMs?: number;
+	/** Extra state for the failure message, read when the deadline passes. */
+	detail?: () => string;
+}
+
+/** Resolves once predicate() holds; rejects with the message when the deadline passes. */
+export async function waitFor(predicate: () => boolean | Promise<boolean>, options: WaitOptions = {}): Promise<void> {
+	const timeoutMs = options.timeoutMs ?? 5000;
+	const interval = options.intervalMs ?? 5;
+	const deadline = Date.now() + timeoutMs;
+	for (;;) {
+		if (await predicate()) return;
+		if (Date.now() > deadline) {
+			const detail = options.detail ? ` (${options.detail()})` : "";
+			throw new Error(`timed out after ${timeoutMs} ms waiting for ${options.message ?? "a condition"}${detail}`);
+		}
+		await sleep(interval);
+	}
+}
+
+export function sleep(ms: number): Promise<void> {
+	return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Lets pending immediates and microtasks run (a few event-loop turns). */
+export async function turns(count = 5): Promise<void> {
+	for (let i = 0; i < count; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A promise with its resolve and reject outside: a gate a test opens when it wants. */
+export interface Deferred<T = void> {
+	promise: Promise<T>;
+	resolve(value: T): void;
+	reject(error: Error): void;
+	readonly settled: boolean;
+}
+
+export function deferred<T = void>(): Deferred<T> {
+	let resolve!: (value: T) => void;
+	let reject!: (error: Error) => void;
+	let settled = false;
+	const promise = new Promise<T>((res, rej) => {
+		resolve = (v) => {
+			settled = true;
+			res(v);
+		};
+		reject = (e) => {
+			settled = true;
+			rej(e);
+		};
+	});
+	return {
+		promise,
+		resolve,
+		reject,
+		get settled() {
+			return settled;
+		},
+	};
+}
+
+/** Whether a promise has settled yet (after letting queued turns run). */
+export async function isSettled(promise: Promise<unknown>): Promise<boolean> {
+	let done = false;
+	promise.then(
+		() => (done = true),
+		() => (done = true),
+	);
+	await turns(3);
+	return done;
+}

@@ -1,0 +1,473 @@
+import assert from "node:assert/strict";
+import { after, describe, it } from "node:test";
+import Database = require("better-sqlite3");
+import { AppendError, validateAppend } from "../../lib/store/append";
+import { Store, type StoredMessage } from "../../lib/store/store";
+import { tempDir } from "../support/tmp";
+
+const tmp = tempDir("keyhive-store-");
+after(() => tmp.cleanup());
+
+let n = 0;
+/** A fresh store in the temp dir. */
+function fresh(options?: ConstructorParameters<typeof Store>[1]): Store {
+	return tmp.store(`s${++n}`, options);
+}
+
+function msg(id: string, key: string, payload = `p-${id}`) {
+	return { id, key, payload };
+}
+
+/** Runs SQL on the store's file through a second, independent connection (real SQLite, for fault injection). */
+function onFile(file: string, sql: string): void {
+	const db = new Database(file);
+	try {
+		db.exec(sql);
+	} finally {
+		db.close();
+	}
+}
+
+const FAIL_BOOM = `CREATE TRIGGER IF NOT EXISTS fail_boom BEFORE INSERT ON outbox WHEN NEW.body = '"boom"'
+	BEGIN SELECT RAISE(ABORT, 'injected failure'); END;`;
+
+describe("Store.append", () => {
+	it("stores a batch in one transaction, stamps rising in append order, per-key order by stamp", () => {
+		const s = fresh();
+		const seen: StoredMessage[][] = [];
+		s.onStored((rows) => seen.push(rows));
+		const { stored, duplicates } = s.append([msg("a", "k1"), msg("b", "k2"), msg("c", "k1"), msg("d", "k1"), msg("e", "k2")]);
+		assert.equal(duplicates, 0);
+		assert.deepEqual(stored.map((r) => r.id), ["a", "b", "c", "d", "e"]);
+		for (let i = 1; i < stored.length; i++) {
+			assert.ok(stored[i].stamp > stored[i - 1].stamp, "stamps rise in append order");
+			assert.ok(stored[i].seq > stored[i - 1].seq, "seqs rise in append order");
+		}
+		assert.equal(seen.length, 1, "one listener call for one append");
+		assert.deepEqual(seen[0].map((r) => r.id), ["a", "b", "c", "d", "e"]);
+		s.append([msg("f", "k1")]);
+		assert.deepEqual(s.messagesOf("k1").map((r) => r.id), ["a", "c", "d", "f"]);
+		assert.deepEqual(s.messagesOf("k2").map((r) => r.id), ["b", "e"]);
+		assert.deepEqual(s.scan(0, 100).map((r) => r.id), ["a", "b", "c", "d", "e", "f"]);
+		assert.deepEqual(s.scan(stored[2].seq, 2).map((r) => r.id), ["d", "e"]);
+		assert.equal(s.pendingCount, 6);
+	});
+
+	it("keeps payload, headers, receivedAt and attempts as given", () => {
+		const s = fresh();
+		const [row] = s.append([{ id: "h", key: "k", payload: "{\"x\":1}", headers: { a: "b", n: 2, t: true }, receivedAt: 1234, attempts: 2 }]).stored;
+		assert.deepEqual(row.headers, { a: "b", n: 2, t: true });
+		const [read] = s.messagesOf("k");
+		assert.deepEqual(read, row);
+		assert.equal(read.payload, "{\"x\":1}");
+		assert.equal(read.receivedAt, 1234);
+		assert.equal(read.attempts, 2);
+		const [plain] = s.append([msg("p", "k")]).stored;
+		assert.equal(plain.headers, null);
+		assert.equal(plain.attempts, 0);
+		assert.ok(Math.abs(plain.receivedAt - Date.now()) < 5000);
+	});
+
+	it("an append that fails midway stores nothing", () => {
+		const s = fresh();
+		onFile(s.file, `CREATE TRIGGER fail_bad BEFORE INSERT ON messages WHEN NEW.id = 'bad' BEGIN SELECT RAISE(ABORT, 'injected failure'); END;`);
+		s.append([msg("before", "k")]);
+		const heard: string[] = [];
+		s.onStored((rows) => heard.push(...rows.map((r) => r.id)));
+		assert.throws(() => s.append([msg("ok", "k"), msg("bad", "k"), msg("after", "k")]), /injected failure/);
+		assert.deepEqual(s.scan(0, 10).map((r) => r.id), ["before"]);
+		assert.equal(s.pendingCount, 1);
+		assert.deepEqual(heard, [], "listeners hear nothing of a rolled-back append");
+		assert.equal(s.append([msg("ok", "k")]).duplicates, 0, "ok was not kept");
+	});
+
+	it(
+		"a message without payload or key is an error, not a silently dropped duplicate",
+		() => {
+			const s = fresh();
+			assert.throws(() => s.append([{ id: "a", key: "k", payload: undefined as unknown as string }]));
+			assert.throws(() => s.append([{ id: "b", key: null as unknown as string, payload: "x" }]));
+		},
+	);
+
+	it("dedupes: an id already pending, repeated in the batch, or already processed is a duplicate", () => {
+		const s = fresh();
+		const calls: string[][] = [];
+		s.onStored((rows) => calls.push(rows.map((r) => r.id)));
+		assert.equal(s.append([msg("m1", "k")]).duplicates, 0);
+		const again = s.append([msg("m1", "k", "other payload"), msg("m2", "k"), msg("m2", "k")]);
+		assert.equal(again.duplicates, 2);
+		assert.deepEqual(again.stored.map((r) => r.id), ["m2"]);
+		assert.equal(s.messagesOf("k")[0].payload, "p-m1", "the first copy is kept");
+		const [m1] = s.messagesOf("k");
+		s.commit({ done: [{ seq: m1.seq, id: m1.id, key: m1.key }] });
+		const redelivered = s.append([msg("m1", "k")]);
+		assert.equal(redelivered.duplicates, 1, "processed id is dropped");
+		assert.deepEqual(redelivered.stored, []);
+		assert.deepEqual(s.messagesOf("k").map((r) => r.id), ["m2"]);
+		assert.deepEqual(calls, [["m1"], ["m2"]], "listeners hear only about rows actually stored");
+		assert.equal(s.pendingCount, 1);
+	});
+});
+
+describe("Store.commit", () => {
+	it("deletes done rows, remembers their ids, writes actors and outbox together", () => {
+		const s = fresh();
+		const [a, b, c] = s.append([msg("a", "k"), msg("b", "k"), msg("c", "j")]).stored;
+		s.commit({
+			done: [a, b].map((r) => ({ seq: r.seq, id: r.id, key: r.key })),
+			actors: [{ id: "k", payload: { count: 2 }, timeout: 50, deleted: false }],
+			outbox: [{ body: "\"result\"", headers: { key: "k" } }, { body: "2" }],
+		});
+		assert.deepEqual(s.scan(0, 10).map((r) => r.id), ["c"]);
+		assert.equal(s.pendingCount, 1);
+		assert.equal(s.processedCount, 2);
+		assert.deepEqual(s.actor("k"), { id: "k", payload: { count: 2 }, timeout: 50, deleted: false });
+		assert.equal(s.outboxCount, 2);
+		const outbox = s.outbox(10);
+		assert.deepEqual(outbox.map((o) => [o.body, o.headers]), [["\"result\"", { key: "k" }], ["2", null]]);
+		assert.ok(outbox[0].seq < outbox[1].seq);
+		s.outboxDone([outbox[0].seq]);
+		assert.deepEqual(s.outbox(10).map((o) => o.body), ["2"]);
+		assert.equal(s.outboxCount, 1);
+		assert.equal(s.messagesOf("j")[0].id, c.id);
+	});
+
+	it("is all or nothing: a failure in its last statement undoes the delete, the remembered id and the actor record", () => {
+		const s = fresh();
+		onFile(s.file, FAIL_BOOM);
+		const [a] = s.append([msg("a", "k")]).stored;
+		assert.throws(
+			() =>
+				s.commit({
+					done: [{ seq: a.seq, id: a.id, key: a.key }],
+					actors: [{ id: "k", payload: 1, timeout: 0, deleted: false }],
+					outbox: [{ body: "\"fine\"" }, { body: "\"boom\"" }],
+				}),
+			/injected failure/,
+		);
+		assert.deepEqual(s.messagesOf("k").map((r) => r.id), ["a"], "the row is still pending");
+		assert.equal(s.processedCount, 0, "its id is not remembered");
+		assert.equal(s.actor("k"), undefined, "no actor record");
+		assert.equal(s.outboxCount, 0, "no outbox entry, not even the one before the failure");
+		assert.equal(s.append([msg("a", "k")]).duplicates, 1, "still pending, so a redelivery is a duplicate");
+	});
+
+	it(
+		"pendingCount stays right when a commit rolls back",
+		() => {
+			const s = fresh();
+			onFile(s.file, FAIL_BOOM);
+			const [a] = s.append([msg("a", "k")]).stored;
+			assert.throws(() => s.commit({ done: [{ seq: a.seq, id: a.id, key: a.key }], outbox: [{ body: "\"boom\"" }] }));
+			assert.equal(s.scan(0, 10).length, 1);
+			assert.equal(s.pendingCount, 1, "pendingCount drifted away from the rows in the table");
+		},
+	);
+
+	it("failed bumps attempts; dead moves rows to the dead table with reason and attempts", () => {
+		const s = fresh();
+		const [a, b, c] = s.append([msg("a", "k"), { ...msg("b", "k"), headers: { h: 1 } }, msg("c", "k")]).stored;
+		s.commit({ failed: [a.seq, b.seq] });
+		s.commit({ failed: [b.seq] });
+		assert.deepEqual(s.messagesOf("k").map((r) => [r.id, r.attempts]), [["a", 1], ["b", 2], ["c", 0]]);
+		assert.equal(s.pendingCount, 3);
+		const before = Date.now();
+		s.commit({ dead: [{ seq: b.seq, reason: "boom: it broke" }] });
+		assert.deepEqual(s.messagesOf("k").map((r) => r.id), ["a", "c"]);
+		assert.equal(s.pendingCount, 2);
+		assert.equal(s.deadCount, 1);
+		const [dead] = s.dead(10);
+		assert.equal(dead.id, "b");
+		assert.equal(dead.key, "k");
+		assert.equal(dead.payload, "p-b");
+		assert.deepEqual(dead.headers, { h: 1 });
+		assert.equal(dead.stamp, b.stamp);
+		assert.equal(dead.reason, "boom: it broke");
+		assert.equal(dead.attempts, 3, "the final failed attempt is counted");
+		assert.ok(dead.diedAt >= before && dead.diedAt <= Date.now());
+		assert.equal(s.processedCount, 0, "a dead row is not processed");
+		void c;
+	});
+
+	it("requeueDead moves dead letters back to pending, last in order, with fresh attempts", () => {
+		const s = fresh();
+		const [a, b] = s.append([msg("a", "k"), { ...msg("b", "k"), headers: { x: "y" } }]).stored;
+		s.commit({ failed: [a.seq] });
+		s.commit({ dead: [{ seq: a.seq, reason: "r1" }] });
+		const [c] = s.append([msg("c", "k")]).stored;
+		s.commit({ dead: [{ seq: b.seq, reason: "r2" }] });
+		const heard: string[] = [];
+		s.onStored((rows) => heard.push(...rows.map((r) => r.id)));
+		const requeued = s.requeueDead(1);
+		assert.deepEqual(requeued.map((r) => r.id), ["a"], "limit is honoured, oldest dead first");
+		assert.equal(requeued[0].attempts, 0);
+		assert.ok(requeued[0].stamp > c.stamp, "a requeued row goes after the rows pending now");
+		assert.deepEqual(heard, ["a"]);
+		assert.equal(s.deadCount, 1);
+		const again = s.requeueDead(10);
+		assert.deepEqual(again.map((r) => r.id), ["b"]);
+		assert.deepEqual(again[0].headers, { x: "y" });
+		assert.equal(again[0].payload, "p-b");
+		assert.equal(s.deadCount, 0);
+		assert.deepEqual(s.messagesOf("k").map((r) => r.id), ["c", "a", "b"]);
+		assert.equal(s.pendingCount, 3);
+		assert.deepEqual(s.requeueDead(10), []);
+	});
+});
+
+describe("Store across a restart", () => {
+	it("keeps pending rows, processed ids, actor records, outbox and dead letters", () => {
+		const file = tmp.file("restart-1.sqlite");
+		const s1 = new Store(file, { synchronous: "NORMAL" });
+		const [a, b, c, d] = s1.append([msg("a", "k"), msg("b", "k"), msg("c", "j"), { ...msg("d", "j"), headers: { h: "v" } }]).stored;
+		s1.commit({
+			done: [{ seq: a.seq, id: a.id, key: a.key }],
+			actors: [
+				{ id: "k", payload: { n: 1 }, timeout: 100, deleted: false },
+				{ id: "gone", payload: null, timeout: 0, deleted: true },
+			],
+			outbox: [{ body: "\"out\"", headers: { key: "k" } }],
+			failed: [c.seq],
+		});
+		s1.commit({ dead: [{ seq: b.seq, reason: "nope" }] });
+		const lastStamp = Math.max(a.stamp, b.stamp, c.stamp, d.stamp);
+		s1.close();
+
+		const s2 = new Store(file, { synchronous: "NORMAL" });
+		try {
+			assert.equal(s2.pendingCount, 2);
+			assert.deepEqual(s2.scan(0, 10).map((r) => [r.id, r.attempts, r.stamp]), [["c", 1, c.stamp], ["d", 0, d.stamp]]);
+			assert.deepEqual(s2.messagesOf("j")[1].headers, { h: "v" });
+			assert.equal(s2.processedCount, 1);
+			assert.equal(s2.append([msg("a", "k")]).duplicates, 1, "processed id survives the restart");
+			assert.deepEqual(s2.actor("k"), { id: "k", payload: { n: 1 }, timeout: 100, deleted: false });
+			assert.deepEqual(s2.actor("gone"), { id: "gone", payload: null, timeout: 0, deleted: true });
+			assert.equal(s2.actorRecordCount, 2);
+			assert.deepEqual([...s2.actors()].map((r) => r.id).sort(), ["gone", "k"]);
+			assert.deepEqual(s2.outbox(10).map((o) => [o.body, o.headers]), [["\"out\"", { key: "k" }]]);
+			assert.deepEqual(s2.dead(10).map((r) => [r.id, r.reason]), [["b", "nope"]]);
+			const next = s2.nextStamp();
+			assert.ok(next > lastStamp, "nextStamp() continues after the stamps given before the restart");
+			const [e] = s2.append([msg("e", "j")]).stored;
+			assert.ok(e.stamp > next);
+			assert.deepEqual(s2.messagesOf("j").map((r) => r.id), ["c", "d", "e"]);
+		} finally {
+			s2.close();
+		}
+	});
+
+	it("nextStamp() is strictly increasing within one store", () => {
+		const s = fresh();
+		let last = 0;
+		for (let i = 0; i < 10_000; i++) {
+			const stamp = s.nextStamp();
+			assert.ok(stamp > last);
+			last = stamp;
+		}
+	});
+
+	it(
+		"nextStamp() stays above every stamp given before a restart even when those rows are gone",
+		() => {
+			const file = tmp.file("restart-2.sqlite");
+			const s1 = new Store(file, { synchronous: "NORMAL" });
+			// A burst of more than 1000 stamps per ms runs the stamps ahead of the clock (as a big ingest batch does).
+			for (let i = 0; i < 300_000; i++) s1.nextStamp();
+			const [a] = s1.append([msg("a", "k")]).stored;
+			s1.commit({ done: [{ seq: a.seq, id: a.id, key: a.key }] });
+			s1.close();
+			const s2 = new Store(file, { synchronous: "NORMAL" });
+			try {
+				const next = s2.nextStamp();
+				assert.ok(next > a.stamp, `stamp ${next} after the restart is not above ${a.stamp} given before it`);
+			} finally {
+				s2.close();
+			}
+		},
+	);
+
+	it("refuses a file with another schema version, naming the file", () => {
+		const file = tmp.file("old-schema.sqlite");
+		new Store(file).close();
+		onFile(file, "UPDATE meta SET value = '999' WHERE name = 'schema'");
+		assert.throws(() => new Store(file), (err: Error) => err.message.includes(file) && /999/.test(err.message));
+	});
+});
+
+describe("Store shipments", () => {
+	it("shipmentOf / receive / forget move messages, actor records and processed ids between two stores", () => {
+		const from = fresh();
+		const to = fresh();
+		const rows = from.append([msg("a", "k"), msg("b", "j"), msg("c", "k"), msg("x", "stay"), msg("done-1", "k")]).stored;
+		const done = rows.find((r) => r.id === "done-1")!;
+		from.commit({
+			done: [{ seq: done.seq, id: done.id, key: done.key }],
+			actors: [
+				{ id: "k", payload: { v: 7 }, timeout: 20, deleted: false },
+				{ id: "j", payload: null, timeout: 0, deleted: true },
+			],
+		});
+		from.commit({ failed: [rows[2].seq] });
+
+		const shipment = from.shipmentOf(["k", "j", "nothing-here"]);
+		assert.deepEqual(shipment.messages.map((m) => m.id), ["b", "a", "c"], "grouped by key, oldest first per key");
+		assert.ok(!("seq" in shipment.messages[0]), "seq is local and does not travel");
+		assert.deepEqual(shipment.actors.map((a) => a.id).sort(), ["j", "k"]);
+		assert.deepEqual(shipment.processed.map((p) => [p.id, p.key]), [["done-1", "k"]]);
+
+		const heard: string[] = [];
+		to.onStored((r) => heard.push(...r.map((m) => m.id)));
+		const received = to.receive(shipment);
+		assert.equal(received.duplicates, 0);
+		assert.deepEqual(heard.sort(), ["a", "b", "c"]);
+		for (const original of rows.filter((r) => ["a", "b", "c"].includes(r.id))) {
+			const [copy] = to.messagesOf(original.key).filter((m) => m.id === original.id);
+			assert.equal(copy.stamp, original.stamp, `${original.id} keeps its stamp`);
+			assert.equal(copy.receivedAt, original.receivedAt);
+			assert.equal(copy.payload, original.payload);
+		}
+		assert.equal(to.messagesOf("k").find((m) => m.id === "c")!.attempts, 1, "attempts travel");
+		assert.deepEqual(to.actor("k"), { id: "k", payload: { v: 7 }, timeout: 20, deleted: false });
+		assert.equal(to.actor("j")!.deleted, true);
+		assert.equal(to.append([msg("done-1", "k")]).duplicates, 1, "the processed id moved with the key");
+		assert.equal(to.pendingCount, 3);
+
+		from.forget(shipment);
+		assert.deepEqual(from.scan(0, 10).map((r) => r.id), ["x"]);
+		assert.equal(from.pendingCount, 1);
+		assert.equal(from.actor("k"), undefined);
+		assert.equal(from.actor("j"), undefined);
+		assert.equal(from.processedCount, 0);
+		assert.deepEqual(from.keysHeld(), ["stay"]);
+	});
+
+	it("the receiver drops ids it already processed or already holds", () => {
+		const from = fresh();
+		const to = fresh();
+		const [seen] = to.append([msg("seen", "k")]).stored;
+		to.commit({ done: [{ seq: seen.seq, id: seen.id, key: seen.key }] });
+		to.append([msg("pending-here", "k")]);
+		from.append([msg("seen", "k"), msg("pending-here", "k"), msg("new", "k")]);
+		const received = to.receive(from.shipmentOf(["k"]));
+		assert.equal(received.duplicates, 2);
+		assert.deepEqual(received.stored.map((r) => r.id), ["new"]);
+		assert.deepEqual(to.messagesOf("k").map((r) => r.id).sort(), ["new", "pending-here"]);
+	});
+
+	it("a message whose id comes in the same shipment's processed list is not stored", () => {
+		const to = fresh();
+		const now = Date.now();
+		const received = to.receive({
+			messages: [{ id: "m", key: "k", stamp: 5, payload: "p", headers: null, receivedAt: now, attempts: 0 }],
+			actors: [],
+			processed: [{ id: "m", key: "k", at: now }],
+		});
+		assert.equal(received.duplicates, 1);
+		assert.equal(to.pendingCount, 0);
+	});
+
+	it("received rows are ordered by their stamps among the rows already here", () => {
+		const to = fresh();
+		const [local] = to.append([msg("local", "k")]).stored;
+		to.receive({
+			messages: [{ id: "older", key: "k", stamp: local.stamp - 10, payload: "p", headers: null, receivedAt: 1, attempts: 0 }],
+			actors: [],
+			processed: [],
+		});
+		assert.deepEqual(to.messagesOf("k").map((r) => r.id), ["older", "local"]);
+	});
+
+	it("shipmentOf handles more keys than one query takes", () => {
+		const s = fresh();
+		const keys = Array.from({ length: 1234 }, (_, i) => `key_${i}`);
+		s.append(keys.map((k) => msg(`m-${k}`, k)));
+		const shipment = s.shipmentOf(keys);
+		assert.equal(shipment.messages.length, keys.length);
+		assert.equal(new Set(shipment.messages.map((m) => m.key)).size, keys.length);
+	});
+
+	it("keysHeld is the union of messages, actor records and processed ids", () => {
+		const s = fresh();
+		const [m] = s.append([msg("m1", "only-processed"), msg("m2", "pending"), msg("m3", "both")]).stored;
+		s.commit({
+			done: [{ seq: m.seq, id: m.id, key: m.key }],
+			actors: [
+				{ id: "only-actor", payload: 1, timeout: 0, deleted: false },
+				{ id: "both", payload: 1, timeout: 0, deleted: false },
+			],
+		});
+		assert.deepEqual(s.keysHeld().sort(), ["both", "only-actor", "only-processed", "pending"]);
+		const [d] = s.messagesOf("pending");
+		s.commit({ dead: [{ seq: d.seq, reason: "x" }] });
+		assert.deepEqual(s.keysHeld().sort(), ["both", "only-actor", "only-processed"], "dead letters stay local");
+	});
+});
+
+describe("Store.pruneProcessed", () => {
+	it("forgets processed ids older than the dedupe window, keeps younger ones", () => {
+		const s = fresh({ dedupeWindowMs: 10_000 });
+		const now = Date.now();
+		s.receive({
+			messages: [],
+			actors: [],
+			processed: [
+				{ id: "old", key: "k", at: now - 20_000 },
+				{ id: "edge", key: "k", at: now - 10_000 },
+				{ id: "young", key: "k", at: now - 1000 },
+			],
+		});
+		assert.equal(s.pruneProcessed(now), 1);
+		assert.equal(s.processedCount, 2);
+		assert.equal(s.append([msg("old", "k")]).duplicates, 0, "a pruned id is accepted again");
+		assert.equal(s.append([msg("young", "k")]).duplicates, 1);
+		assert.equal(s.pruneProcessed(now + 1), 1, "edge is now older than the window");
+		assert.equal(s.pruneProcessed(now + 9000), 0, "young is exactly at the window's edge");
+		assert.equal(s.pruneProcessed(now + 9001), 1);
+		assert.equal(s.processedCount, 0);
+	});
+
+	it("ids committed now survive a prune now", () => {
+		const s = fresh({ dedupeWindowMs: 1000 });
+		const [a] = s.append([msg("a", "k")]).stored;
+		s.commit({ done: [{ seq: a.seq, id: a.id, key: a.key }] });
+		assert.equal(s.pruneProcessed(), 0);
+		assert.equal(s.pruneProcessed(Date.now() + 5000), 1);
+	});
+});
+
+describe("validateAppend", () => {
+	it("accepts one message or a list, fills ids, turns payloads into text", () => {
+		const [one] = validateAppend({ key: "k", payload: { a: 1 } });
+		assert.equal(one.key, "k");
+		assert.equal(one.payload, "{\"a\":1}");
+		assert.equal(one.headers, null);
+		assert.match(one.id, /^[0-9a-f-]{36}$/);
+		const list = validateAppend({ messages: [{ key: "a", payload: "text", id: "m1", headers: { h: 1 } }, { key: "b" }] });
+		assert.deepEqual(list[0], { id: "m1", key: "a", payload: "text", headers: { h: 1 } });
+		assert.equal(list[1].payload, "null");
+		assert.notEqual(validateAppend({ key: "k" })[0].id, validateAppend({ key: "k" })[0].id);
+	});
+
+	it("gives clear errors for a missing key, a bad id, bad headers, naming the message", () => {
+		const bad = (params: unknown, pattern: RegExp) =>
+			assert.throws(() => validateAppend(params as Parameters<typeof validateAppend>[0]), (err: Error) => err instanceof AppendError && pattern.test(err.message));
+		bad({ payload: 1 }, /message 0: key must be a non-empty string/);
+		bad({ key: "" }, /key must be a non-empty string/);
+		bad({ key: 5 }, /key must be a non-empty string/);
+		bad({ messages: [{ key: "ok" }, { payload: "no key" }] }, /message 1: key/);
+		bad({ key: "k", id: "" }, /id must be a non-empty string/);
+		bad({ key: "k", id: 42 }, /id must be a non-empty string/);
+		bad({ key: "k", headers: "h=1" }, /headers must be an object/);
+		bad({ key: "k", headers: ["a"] }, /headers must be an object/);
+		bad({ key: "k", headers: null }, /headers must be an object/);
+		bad({ messages: "nope" }, /messages must be an array/);
+		bad({ messages: [null] }, /message 0: expected an object/);
+	});
+
+	it("what it returns appends cleanly", () => {
+		const s = fresh();
+		const { stored } = s.append(validateAppend({ messages: [{ key: "k", payload: "x", id: "i1" }, { key: "k", payload: [1, 2] }] }));
+		assert.deepEqual(stored.map((r) => r.payload), ["x", "[1,2]"]);
+	});
+});
