@@ -1,0 +1,195 @@
+/**
+ * Real node processes (`npm run node`) on the real NATS and RabbitMQ, each with
+ * its own data dir: joins, graceful leaves, crashes and restarts while messages
+ * flow, checked from the results queue and the perform log.
+ */
+import assert from "node:assert/strict";
+import * as fs from "fs";
+import * as path from "path";
+import { after, before, describe, it } from "node:test";
+import type { ServiceBroker } from "moleculer";
+import { findOverlaps, parsePerformLog } from "../../lib/actors/perform-log";
+import { Ring } from "../../lib/ring";
+import { AMQP_URL, NodeProcess, observer, tempDir, uniqueName, waitFor, waitForReady } from "../support/cluster";
+import { deleteQueues, Producer, ResultsCollector } from "../support/traffic";
+import { isClean, summary, trace, verify, type PublishedMessage } from "../support/verify";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A test cluster: its own namespace, queues, data dirs and perform log. */
+class TestCluster {
+	readonly name = uniqueName("cluster");
+	readonly dir = tempDir(this.name);
+	readonly performLog = path.join(this.dir, "performs.log");
+	readonly env: Record<string, string>;
+	readonly results: ResultsCollector;
+	readonly nodes = new Map<string, NodeProcess>();
+	observer!: ServiceBroker;
+
+	constructor(env: Record<string, string> = {}) {
+		this.env = {
+			NAMESPACE: this.name,
+			KEYHIVE_QUEUE: `${this.name}.inbox`,
+			KEYHIVE_RESULTS_QUEUE: `${this.name}.processed`,
+			KEYHIVE_ACTORS: "5000",
+			KEYHIVE_PERFORM_LOG: this.performLog,
+			AMQP_URL,
+			...env,
+		};
+		this.results = new ResultsCollector(AMQP_URL, this.env.KEYHIVE_RESULTS_QUEUE);
+	}
+
+	async open(): Promise<void> {
+		this.observer = await observer(this.name);
+		await this.results.start();
+	}
+
+	node(nodeID: string, env: Record<string, string> = {}): NodeProcess {
+		const node = new NodeProcess({ nodeID, dir: this.dir, env: { ...this.env, ...env } });
+		this.nodes.set(nodeID, node);
+		return node;
+	}
+
+	producer(): Producer {
+		return new Producer(AMQP_URL, this.env.KEYHIVE_QUEUE, this.name);
+	}
+
+	async ready(members: string[], timeoutMs = 30_000): Promise<void> {
+		await waitForReady(this.observer, members, members, timeoutMs);
+	}
+
+	performOverlaps() {
+		const records = fs.existsSync(this.performLog) ? parsePerformLog(fs.readFileSync(this.performLog, "utf8")) : [];
+		return { records: records.length, overlaps: findOverlaps(records) };
+	}
+
+	logs(): string {
+		return [...this.nodes.values()].map((n) => `--- ${n.nodeID}\n${n.log().split("\n").slice(-40).join("\n")}`).join("\n");
+	}
+
+	async close(): Promise<void> {
+		await Promise.all([...this.nodes.values()].map((n) => n.stop(20_000)));
+		await this.results.close();
+		await this.observer?.stop();
+		await deleteQueues(AMQP_URL, this.env.KEYHIVE_QUEUE, this.env.KEYHIVE_RESULTS_QUEUE);
+	}
+}
+
+describe("a cluster under change", () => {
+	const cluster = new TestCluster();
+	before(() => cluster.open());
+	after(() => cluster.close());
+
+	it("keeps every message performed once, in order per key, and no key on two nodes at once, through a join, a graceful leave and a crash", async () => {
+		const [n1, n2, n3, n4] = ["n1", "n2", "n3", "n4"].map((id) => cluster.node(id));
+		// n1 first: its ingest is the active consumer of the inbox throughout.
+		n1.start();
+		await cluster.ready(["n1"]);
+		n2.start();
+		n3.start();
+		await cluster.ready(["n1", "n2", "n3"]);
+		const producer = cluster.producer();
+		await producer.start();
+		producer.startSteady(40, 100, 400);
+		try {
+			await sleep(3000);
+			n4.start();
+			await cluster.ready(["n1", "n2", "n3", "n4"]);
+			await sleep(3000);
+			await n2.stop();
+			await cluster.ready(["n1", "n3", "n4"]);
+			await sleep(2000);
+			// Keys n3 owns when it dies may see their crash-time rows performed after later ones (README: ordering across a crash).
+			const ring = Ring.of(["n1", "n3", "n4"]);
+			const crashed = new Set(Array.from({ length: 400 }, (_, i) => `key_${i + 1}`).filter((k) => ring.ownerOf(k) === "n3"));
+			await n3.kill();
+			await cluster.ready(["n1", "n4"]);
+			await sleep(2000);
+			n3.start();
+			await cluster.ready(["n1", "n3", "n4"]);
+			await sleep(2000);
+			await producer.stopSteady();
+			const published = producer.published.length;
+			await waitFor(() => cluster.results.distinctIds() >= published, { timeoutMs: 60_000, message: `${published} results` }).catch((err) => {
+				throw new Error(`${(err as Error).message}\n${summary(verify(producer.published, cluster.results.results, crashed))}\n${cluster.logs()}`);
+			});
+			const verdict = verify(producer.published, cluster.results.results, crashed);
+			const traces = [...verdict.badCounts, ...verdict.outOfOrder].slice(0, 3).map((k) => `${k}${crashed.has(k) ? " (crashed)" : ""}: ${trace(producer.published, cluster.results.results, k)}`);
+			assert.ok(isClean(verdict), `${summary(verdict)}\n${traces.join("\n")}\n${cluster.logs()}`);
+			assert.ok(published > 4000, `a real load flowed (${published} messages)`);
+			const performs = cluster.performOverlaps();
+			assert.ok(performs.records > 1000, `perform log has ${performs.records} records`);
+			assert.deepEqual(performs.overlaps, [], "no key was performed on two nodes at once");
+		} finally {
+			await producer.close();
+		}
+	});
+});
+
+/** Appends messages through one node's store.append action. */
+async function appendThrough(broker: ServiceBroker, nodeID: string, prefix: string, count: number, keys: number): Promise<PublishedMessage[]> {
+	const published: PublishedMessage[] = [];
+	for (let from = 0; from < count; from += 500) {
+		const messages = Array.from({ length: Math.min(500, count - from) }, (_, i) => {
+			const n = from + i;
+			return { id: `${prefix}-${n}`, key: `key_${(n % keys) + 1}`, payload: String(n) };
+		});
+		await broker.call("store.append", { messages }, { nodeID });
+		published.push(...messages.map((m) => ({ id: m.id, key: m.key })));
+	}
+	return published;
+}
+
+describe("a minority", () => {
+	const cluster = new TestCluster({ KEYHIVE_CONSENSUS: "2" });
+	before(() => cluster.open());
+	after(() => cluster.close());
+
+	it("processes nothing alone with KEYHIVE_CONSENSUS=2, and everything once a second member joins", async () => {
+		const n1 = cluster.node("n1");
+		n1.start();
+		await waitFor(async () => ((await cluster.observer.call("topology.state", {}, { nodeID: "n1" })) as { state: string }).state === "assembling", {
+			timeoutMs: 30_000,
+			message: "n1 assembling",
+		});
+		const published = await appendThrough(cluster.observer, "n1", "minority", 1000, 100);
+		await sleep(2000);
+		const alone = (await cluster.observer.call("worker.stats", {}, { nodeID: "n1" })) as { processed: number; actors: number; state: string };
+		assert.equal(alone.state, "assembling");
+		assert.equal(alone.processed, 0);
+		assert.equal(alone.actors, 0, "a node without consensus holds no actor");
+		assert.equal(cluster.results.results.length, 0);
+		cluster.node("n2").start();
+		await cluster.ready(["n1", "n2"]);
+		await waitFor(() => cluster.results.distinctIds() >= 1000, { timeoutMs: 30_000, message: "1000 results" });
+		const verdict = verify(published, cluster.results.results);
+		assert.ok(isClean(verdict), summary(verdict));
+	});
+});
+
+describe("a node killed in the middle of a handoff", () => {
+	const cluster = new TestCluster({ KEYHIVE_CONSENSUS: "2" });
+	before(() => cluster.open());
+	after(() => cluster.close());
+
+	it("loses nothing and performs nothing twice", async () => {
+		// n1 dies right after n2 committed its first shipment and before n1 deleted those rows.
+		const n1 = cluster.node("n1", { KEYHIVE_FAILPOINT: "ship.after-send", KEYHIVE_SHIP_BATCH: "200" });
+		n1.start();
+		await waitFor(async () => ((await cluster.observer.call("topology.state", {}, { nodeID: "n1" })) as { state: string }).state === "assembling", {
+			timeoutMs: 30_000,
+			message: "n1 assembling",
+		});
+		const published = await appendThrough(cluster.observer, "n1", "handoff", 4000, 400);
+		cluster.node("n2").start();
+		await waitFor(() => !n1.running, { timeoutMs: 30_000, message: "n1 to die at the failpoint" });
+		const restarted = cluster.node("n1");
+		restarted.start();
+		await cluster.ready(["n1", "n2"]);
+		await waitFor(() => cluster.results.distinctIds() >= 4000, { timeoutMs: 60_000, message: "4000 results" });
+		const verdict = verify(published, cluster.results.results);
+		assert.ok(isClean(verdict), `${summary(verdict)}\n${cluster.logs()}`);
+		const n2 = (await cluster.observer.call("store.stats", {}, { nodeID: "n2" })) as { pending: number };
+		assert.equal(n2.pending, 0);
+	});
+});
