@@ -36,7 +36,7 @@ const options: BrokerOptions & { keyhive: KeyhiveConfig; keyhiveListeners: strin
 		enabled: config.metricsPort > 0,
 		reporter: config.metricsPort > 0 ? [{ type: "Prometheus", options: { port: config.metricsPort, path: "/metrics" } }] : [],
 	},
-	replOptions: { customCommands: replCommands as NonNullable<BrokerOptions["replOptions"]>["customCommands"] },
+	replOptions: { customCommands: replCommands },
 	keyhive: config,
 	// Modules with onStateChange(from, to, view), loaded by the topology service.
 	keyhiveListeners: [],

@@ -26,13 +26,17 @@ const IngestService = {
 	settings: {},
 
 	actions: {
-		/** Publishes through RabbitMQ (with confirms) when connected, else straight into this node's store. */
+		/**
+		 * Publishes through RabbitMQ (with confirms) when connected, else straight into this node's store.
+		 * `published` counts messages sent; an id already seen is dropped later, by the store.
+		 */
 		publish: {
 			params: { messages: { type: "array", min: 1, items: "object" } },
 			async handler(this: IngestThis, ctx: Context<{ messages: AppendMessage[] }>) {
 				const node = keyhiveNode(this.broker);
 				const messages = validateAppend({ messages: ctx.params.messages });
-				if (this.connection.isConnected) {
+				// Consuming means the inbox is declared; before that a publish would find no queue.
+				if (this.connection.isConnected && this.consumer.isConsuming) {
 					const keyHeader = node.config.keySource.kind === "header" ? node.config.keySource.name : "key";
 					const published = await publishBatch(this.connection, node.config.queue, messages.map((m) => ({ key: m.key, payload: m.payload, id: m.id })), undefined, keyHeader);
 					return { via: "rabbitmq", published };

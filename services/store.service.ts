@@ -54,7 +54,10 @@ const StoreService = {
 			handler(this: StoreThis, ctx: Context<{ limit?: number; requeue?: boolean }>) {
 				const node = keyhiveNode(this.broker);
 				const limit = ctx.params.limit ?? 20;
-				if (ctx.params.requeue) return { node: node.nodeID, requeued: node.store.requeueDead(limit).length };
+				if (ctx.params.requeue) {
+					const { requeued, dropped } = node.store.requeueDead(limit);
+					return { node: node.nodeID, requeued: requeued.length, dropped };
+				}
 				return { node: node.nodeID, count: node.store.deadCount, dead: node.store.dead(limit) };
 			},
 		},

@@ -433,8 +433,11 @@ export class Store {
 		}));
 	}
 
-	/** Moves dead letters back to pending with fresh attempts and a new stamp (they go last). */
-	requeueDead(limit: number): StoredMessage[] {
+	/**
+	 * Moves dead letters back to pending with fresh attempts and a new stamp (they
+	 * go last). A dead letter whose id was processed since is dropped instead.
+	 */
+	requeueDead(limit: number): { requeued: StoredMessage[]; dropped: number } {
 		const dead = this.dead(limit);
 		const result = this.db.transaction(() => {
 			for (const d of dead) this.sql.deleteDead.run(d.seq);
@@ -445,7 +448,7 @@ export class Store {
 		})();
 		this.pending += result.stored.length;
 		this.announce(result.stored);
-		return result.stored;
+		return { requeued: result.stored, dropped: result.duplicates };
 	}
 
 	/** Forgets processed ids older than the dedupe window; returns how many. */

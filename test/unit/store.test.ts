@@ -199,20 +199,20 @@ describe("Store.commit", () => {
 		s.commit({ dead: [{ seq: b.seq, reason: "r2" }] });
 		const heard: string[] = [];
 		s.onStored((rows) => heard.push(...rows.map((r) => r.id)));
-		const requeued = s.requeueDead(1);
+		const { requeued } = s.requeueDead(1);
 		assert.deepEqual(requeued.map((r) => r.id), ["a"], "limit is honoured, oldest dead first");
 		assert.equal(requeued[0].attempts, 0);
 		assert.ok(requeued[0].stamp > c.stamp, "a requeued row goes after the rows pending now");
 		assert.deepEqual(heard, ["a"]);
 		assert.equal(s.deadCount, 1);
-		const again = s.requeueDead(10);
+		const { requeued: again } = s.requeueDead(10);
 		assert.deepEqual(again.map((r) => r.id), ["b"]);
 		assert.deepEqual(again[0].headers, { x: "y" });
 		assert.equal(again[0].payload, "p-b");
 		assert.equal(s.deadCount, 0);
 		assert.deepEqual(s.messagesOf("k").map((r) => r.id), ["c", "a", "b"]);
 		assert.equal(s.pendingCount, 3);
-		assert.deepEqual(s.requeueDead(10), []);
+		assert.deepEqual(s.requeueDead(10), { requeued: [], dropped: 0 });
 	});
 });
 

@@ -1,0 +1,517 @@
+/**
+ * The REPL commands (lib/repl) against a real in-process broker running the
+ * real store, topology, worker and ingest services (SQLite in a temp dir,
+ * RabbitMQ on 127.0.0.1:5672 with queues of its own, deleted at the end);
+ * the pure helpers of lib/repl/format.ts; and the real moleculer-repl driven
+ * through moleculer-runner, to check that `load` reaches both our load
+ * generator and the built-in service loader.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { Errors, ServiceBroker, type BrokerOptions } from "moleculer";
+import { readConfig } from "../../lib/config";
+import { deadLetterExchangeOf, deadLetterQueueOf } from "../../lib/ingest/consumer";
+import {
+	actorCommand,
+	clusterCommand,
+	deadCommand,
+	describeCallError,
+	loadCommand,
+	LOAD_COMMAND_NAME,
+	publishCommand,
+	replCommands,
+	whoisCommand,
+	type Print,
+} from "../../lib/repl/commands";
+import {
+	formatCount,
+	formatDuration,
+	formatPercent,
+	formatRecord,
+	formatTable,
+	parseInteger,
+	ProcessedTally,
+	ratePerSecond,
+	renderProgress,
+	ringShare,
+	showValue,
+	truncate,
+	UsageError,
+} from "../../lib/repl/format";
+import { Ring } from "../../lib/ring";
+import { keyhiveNode } from "../../services/keyhive";
+import { deleteAll, openTestChannel, uniqueName, waitFor } from "../support/amqp";
+
+const ROOT = path.resolve(__dirname, "../..");
+const SERVICES = ["store", "topology", "worker", "ingest"].map((name) => path.join(ROOT, "services", `${name}.service.ts`));
+
+/** A Print that keeps every line, and every redraw of a progress bar apart. */
+function recorder() {
+	const lines: string[] = [];
+	const progress: string[] = [];
+	const print: Print = Object.assign((line: string) => void lines.push(line), {
+		progress(line: string, final: boolean) {
+			progress.push(line);
+			if (final) lines.push(line);
+		},
+	});
+	return { print, lines, progress, text: () => lines.join("\n") };
+}
+
+/** Runs a command and returns what it printed. */
+async function run(
+	command: (broker: ServiceBroker, args: Record<string, unknown>, print: Print) => Promise<void>,
+	broker: ServiceBroker,
+	args: Record<string, unknown> = {},
+) {
+	const out = recorder();
+	await command(broker, args, out.print);
+	return out;
+}
+
+/** Queues of their own, so a test never touches a real deployment's keyhive.inbox. */
+function amqpEnv(): Record<string, string> {
+	return { KEYHIVE_QUEUE: uniqueName("repl-inbox"), KEYHIVE_RESULTS_QUEUE: uniqueName("repl-results") };
+}
+
+async function deleteQueues(env: Record<string, string>): Promise<void> {
+	const helper = await openTestChannel();
+	await deleteAll(helper.model, {
+		queues: [env.KEYHIVE_QUEUE, deadLetterQueueOf(env.KEYHIVE_QUEUE), env.KEYHIVE_RESULTS_QUEUE],
+		exchanges: [deadLetterExchangeOf(env.KEYHIVE_QUEUE)],
+	});
+	await helper.close();
+}
+
+describe("lib/repl/format", () => {
+	it("renders a progress bar with counts, percent and rate, clamped to the total", () => {
+		const line = renderProgress({ label: "publish", done: 500, total: 2000, elapsedMs: 250, width: 20 });
+		assert.equal(line, "publish  [#####...............]  500/2,000   25.0%  2,000 msg/s");
+		assert.match(renderProgress({ label: "p", done: 3000, total: 2000, elapsedMs: 1000, width: 4 }), /\[####\]  2,000\/2,000  100\.0%  2,000 msg\/s$/);
+		assert.match(renderProgress({ label: "p", done: 0, total: 0, elapsedMs: 0, width: 4 }), /\[####\]  0\/0  100\.0%  0 msg\/s$/);
+	});
+
+	it("formats counts, rates, durations, percents and values", () => {
+		assert.equal(formatCount(1234567), "1,234,567");
+		assert.equal(formatCount(-1000), "-1,000");
+		assert.equal(formatCount(999.6), "1,000");
+		assert.equal(ratePerSecond(500, 250), 2000);
+		assert.equal(ratePerSecond(500, 0), 0);
+		assert.equal(formatDuration(850), "850 ms");
+		assert.equal(formatDuration(1234), "1.2 s");
+		assert.equal(formatDuration(125_000), "2 min 5 s");
+		assert.equal(formatPercent(1 / 3), "33.3%");
+		assert.equal(truncate("abcdef", 4), "abc…");
+		assert.equal(truncate("a\nb", 10), "a\\nb");
+		assert.equal(showValue({ a: 1 }), '{"a":1}');
+		assert.equal(showValue("text"), "text");
+		assert.equal(showValue(null), "null");
+	});
+
+	it("aligns a table: numbers right, text left, missing cells as -", () => {
+		const lines = formatTable(["node", "count", "note"], [["a", 5, "x"], ["bbb", 1234, null]]);
+		assert.deepEqual(lines, ["node  count  note", "----  -----  ----", "a         5  x", "bbb   1,234  -"]);
+		assert.deepEqual(formatRecord([["id", "key_1"], ["pending", 3]]), ["id       key_1", "pending  3"]);
+	});
+
+	it("parses whole-number options with clear errors", () => {
+		assert.equal(parseInteger("2000", "--messages"), 2000);
+		assert.equal(parseInteger("10_000", "--messages"), 10000);
+		assert.equal(parseInteger(undefined, "--batch", { fallback: 1000 }), 1000);
+		assert.equal(parseInteger("0", "--wait", { min: 0 }), 0);
+		assert.throws(() => parseInteger("abc", "--messages"), (e: Error) => e instanceof UsageError && /--messages must be a whole number from 1, got "abc"/.test(e.message));
+		assert.throws(() => parseInteger("0", "--keys"), /--keys must be a whole number from 1, got 0/);
+		assert.throws(() => parseInteger(undefined, "--keys"), /--keys is required/);
+		assert.throws(() => parseInteger(true, "--keys"), /--keys must be a whole number/);
+		assert.throws(() => parseInteger("1.5", "--keys"), /--keys must be a whole number/);
+	});
+
+	it("computes ring shares that match the ring and add up to 100%", () => {
+		assert.deepEqual([...ringShare(["solo"])], [["solo", 1]]);
+		assert.equal(ringShare([]).size, 0);
+		const members = ["node-c", "node-a", "node-b"];
+		const share = ringShare(members, 160, 3000);
+		assert.deepEqual([...share.keys()], ["node-a", "node-b", "node-c"]);
+		const sum = [...share.values()].reduce((a, b) => a + b, 0);
+		assert.ok(Math.abs(sum - 1) < 1e-9);
+		for (const fraction of share.values()) assert.ok(fraction > 0.15 && fraction < 0.55, `share ${fraction} is far from a third`);
+		const ring = Ring.of(members, 160);
+		let ownedByA = 0;
+		for (let i = 1; i <= 3000; i++) if (ring.ownerOf(`key_${i}`) === "node-a") ownedByA++;
+		assert.equal(share.get("node-a"), ownedByA / 3000);
+	});
+
+	it("tallies processed counters from a baseline, across joins and restarts", () => {
+		const tally = new ProcessedTally();
+		tally.observe("a", 100);
+		tally.observe("b", 50);
+		tally.startCounting();
+		assert.equal(tally.delta(), 0);
+		tally.observe("a", 130);
+		tally.observe("b", 60);
+		assert.equal(tally.delta(), 40);
+		tally.observe("c", 5); // joined during the run
+		assert.equal(tally.delta(), 45);
+		tally.observe("a", 10); // restarted: 30 were counted before
+		assert.equal(tally.delta(), 30 + 10 + 10 + 5);
+		assert.deepEqual(tally.nodes().sort(), ["a", "b", "c"]);
+	});
+
+	it("words failed calls as one line", () => {
+		assert.equal(
+			describeCallError(new Errors.ServiceNotFoundError({ action: "ingest.publish" }), "ingest.publish").message,
+			"ingest.publish is not reachable: no available node runs the ingest service",
+		);
+		assert.equal(
+			describeCallError(new Errors.ServiceNotAvailableError({ action: "worker.stats", nodeID: "n1" }), "worker.stats", "n1").message,
+			"worker.stats is not reachable on n1: that node runs no worker service (or has left)",
+		);
+		assert.equal(describeCallError(new Errors.RequestTimeoutError({ action: "store.dead", nodeID: "n2" }), "store.dead", "n2").message, "store.dead timed out on n2");
+		assert.equal(
+			describeCallError(new Errors.ValidationError("bad", "VALIDATION_ERROR", [{ message: "The 'key' field is required." }]), "topology.whois").message,
+			"topology.whois refused the parameters: The 'key' field is required.",
+		);
+		assert.equal(describeCallError(new Error("boom"), "x.y").message, "x.y failed: boom");
+	});
+});
+
+describe("REPL command definitions", () => {
+	it("takes over the built-in load, and describes every command and option", () => {
+		assert.equal(LOAD_COMMAND_NAME, "load", "moleculer-repl's load module was not taken over; the load generator is load-messages");
+		const names = replCommands.map((c) => c.command.split(" ")[0]);
+		assert.deepEqual(names, ["publish", "load", "actor", "whois", "cluster", "dead"]);
+		for (const c of replCommands) {
+			assert.ok(c.description && c.description.length > 10, `${c.command} has a description`);
+			for (const o of c.options ?? []) assert.ok(o.description && o.description.length > 10, `${c.command} ${o.option} has help text`);
+		}
+		const load = replCommands.find((c) => c.command.startsWith("load"))!;
+		assert.deepEqual(
+			load.options!.map((o) => o.option),
+			["--messages <n>", "--keys <k>", "--batch <b>", "--wait <s>"],
+		);
+	});
+});
+
+describe("REPL commands against a real broker", () => {
+	let broker: ServiceBroker;
+	let dataDir: string;
+	const env = amqpEnv();
+
+	before(async () => {
+		dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "keyhive-repl-"));
+		broker = new ServiceBroker({
+			nodeID: "repl-test",
+			logger: false,
+			keyhive: readConfig({ KEYHIVE_DATA_DIR: dataDir, KEYHIVE_ACTORS: "100", ...env }),
+		} as BrokerOptions);
+		for (const file of SERVICES) broker.loadService(file);
+		await broker.start();
+		await waitFor(async () => {
+			const state = (await broker.call("topology.state")) as { state: string };
+			const status = (await broker.call("ingest.status")) as { connected: boolean; consuming: boolean };
+			return state.state === "ready" && status.connected && status.consuming;
+		}, "the node to be ready and consuming its RabbitMQ inbox");
+	});
+
+	after(async () => {
+		await broker?.stop();
+		await deleteQueues(env);
+		fs.rmSync(dataDir, { recursive: true, force: true });
+	});
+
+	const processedTotal = async () => ((await broker.call("worker.stats")) as { processed: number }).processed;
+
+	it("publish reaches the actor, and actor shows its count", async () => {
+		const out = await run(publishCommand, broker, { key: "key_1", payload: "hello world" });
+		assert.match(out.text(), /^published 1 message via rabbitmq \(key key_1, id repl-[0-9a-f-]+\)$/);
+		await waitFor(async () => ((await broker.call("worker.get", { id: "key_1" })) as { payload: number } | null)?.payload === 1, "key_1 to count the message");
+
+		const actor = await run(actorCommand, broker, { id: "key_1" });
+		assert.match(actor.text(), /^payload\s+1$/m);
+		assert.match(actor.text(), /^node\s+repl-test$/m);
+		assert.match(actor.text(), /^pending\s+0$/m);
+		assert.match(actor.text(), /^last perform\s+\S+ m?s ago$/m);
+
+		assert.equal((await run(actorCommand, broker, { id: "no_such_actor" })).text(), "no actor no_such_actor");
+	});
+
+	it("load --messages 2000 --keys 50 publishes, shows progress, and waits until all are processed", async () => {
+		const before = await processedTotal();
+		const out = await run(loadCommand, broker, { options: { messages: "2000", keys: "50" } });
+		const text = out.text();
+		assert.match(text, /^load [0-9a-f]{8}: 2,000 messages over keys key_1\.\.key_50, 1,000 per call$/m);
+		assert.match(text, /^publish  \[#{30}\]  2,000\/2,000  100\.0%  [\d,]+ msg\/s$/m);
+		assert.match(text, /^published 2,000 messages in .+: [\d,]+ msg\/s \(via rabbitmq\)$/m);
+		assert.match(text, /^process  \[#{30}\]  2,000\/2,000  100\.0%  [\d,]+ msg\/s$/m);
+		assert.match(text, /^processed 2,000 of 2,000 in .+ since the first publish: [\d,]+ msg\/s$/m);
+		assert.ok(out.progress.every((line) => !line.includes("\n")), "a progress bar stays on one line");
+		assert.ok((await processedTotal()) - before >= 2000);
+		// key_1 gets messages 0, 50, …, 1950 (40 of them) on top of the one published above.
+		const key1 = (await broker.call("worker.get", { id: "key_1" })) as { payload: number };
+		assert.equal(key1.payload, 41);
+	});
+
+	it("cluster shows the view, its state and a row for the node with the whole ring", async () => {
+		const out = await run((b, a, p) => clusterCommand(b, a, p, 200), broker);
+		const view = ((await broker.call("topology.members")) as { view: string }).view;
+		assert.equal(out.lines[0], `view ${view}  ·  1 member  ·  state ready`);
+		assert.match(out.lines[1], /^node\s+state\s+actors\s+processed\s+pending\s+shipped\s+proc\/s\s+dead\s+ring$/);
+		const row = out.lines.find((l) => l.startsWith("repl-test"));
+		assert.ok(row, out.text());
+		assert.match(row, /^repl-test \(\*\)\s+ready\s+100\s+2,00\d\s+0\s+0\s+\d+\s+0\s+100\.0%$/);
+	});
+
+	it("whois names the owner", async () => {
+		const out = await run(whoisCommand, broker, { key: "key_7" });
+		assert.match(out.text(), /^key\s+key_7$/m);
+		assert.match(out.text(), /^owner\s+repl-test$/m);
+		assert.match(out.text(), /^state\s+ready$/m);
+	});
+
+	it("dead lists dead letters of the store and RabbitMQ's dead-letter queue, and --requeue puts them back", async () => {
+		// Store dead letters: rows still pending when their actor is deleted are dead-lettered with
+		// reason "actor deleted". Appended and deleted in one turn, before the actor's perform can start.
+		keyhiveNode(broker).store.append([
+			{ id: "repl-dead-1", key: "key_9", payload: '{"poison":true}' },
+			{ id: "repl-dead-2", key: "key_9", payload: "second" },
+		]);
+		assert.deepEqual(await broker.call("worker.del", { id: "key_9" }), { id: "key_9", deleted: true });
+		// A RabbitMQ dead letter: a message without a key header.
+		const helper = await openTestChannel();
+		const confirm = await helper.model.createConfirmChannel();
+		confirm.sendToQueue(env.KEYHIVE_QUEUE, Buffer.from("no key"), { messageId: "repl-bad-1" });
+		await confirm.waitForConfirms();
+		await helper.close();
+		let status: unknown;
+		await waitFor(
+			async () => ((status = await broker.call("ingest.status")) as { deadQueueDepth: number | null }).deadQueueDepth === 1,
+			"the keyless message to be dead-lettered",
+			15_000,
+			() => JSON.stringify(status),
+		);
+
+		const out = await run(deadCommand, broker);
+		const text = out.text();
+		assert.match(text, /^2 dead letters in the stores of 1 node$/m);
+		assert.match(text, /^node\s+id\s+key\s+reason\s+attempts\s+died at\s+payload$/m);
+		assert.match(text, /^repl-test\s+repl-dead-1\s+key_9\s+actor deleted\s+\d+\s+\d{4}-\d\d-\d\dT\S+Z\s+\{"poison":true\}$/m);
+		assert.match(text, /^repl-test\s+repl-dead-2\s+key_9\s+actor deleted\s+\d+\s+\S+\s+second$/m);
+		const one = await run(deadCommand, broker, { options: { limit: "1" } });
+		assert.equal(one.lines.filter((l) => /^repl-test\s+repl-dead-\d/.test(l)).length, 1, one.text());
+		assert.ok(one.lines.includes("repl-test: showing 1 of 2 (use --limit)"), one.text());
+		assert.match(text, new RegExp(`^RabbitMQ dead-letter queue ${deadLetterQueueOf(env.KEYHIVE_QUEUE).replace(/\./g, "\\.")}: 1 message$`, "m"));
+
+		const requeue = await run(deadCommand, broker, { options: { requeue: true, limit: "5" } });
+		assert.match(requeue.text(), /^repl-test: requeued 2 dead letters$/m);
+		assert.match(requeue.text(), /^requeued 2 in all/m);
+		assert.match((await run(deadCommand, broker)).text(), /^0 dead letters in the stores of 1 node$/m);
+		// Pending again, they reach key_9, which starts afresh after its deletion.
+		await waitFor(async () => ((await broker.call("worker.get", { id: "key_9" })) as { payload: number } | null)?.payload === 2, "key_9 to process the requeued rows");
+	});
+
+	it("bad input gives one line each, never a stack trace", async () => {
+		assert.equal((await run(whoisCommand, broker, { key: "" })).text(), "whois: <key> is required");
+		assert.equal(
+			(await run(loadCommand, broker, { options: { messages: "abc", keys: "5" } })).text(),
+			'load: --messages must be a whole number from 1 to 100000000, got "abc"',
+		);
+		assert.equal((await run(loadCommand, broker, { options: { messages: "10" } })).text(), "load: --keys is required");
+		assert.match((await run(loadCommand, broker, { servicePath: "x.js", options: { messages: "5", keys: "1" } })).text(), /^load: give either --messages/);
+		assert.match((await run(loadCommand, broker, { options: {} })).text(), /^load: give --messages N --keys K .* or a service file/);
+		assert.match((await run(deadCommand, broker, { options: { limit: "-3" } })).text(), /^dead: --limit must be a whole number from 1/);
+		// The built-in behaviour of load: a missing service file is reported by moleculer-repl's own handler.
+		const missing = path.join(dataDir, "missing.service.js");
+		const warned: unknown[][] = [];
+		const warn = console.warn;
+		console.warn = (...a: unknown[]) => void warned.push(a);
+		try {
+			await run(loadCommand, broker, { servicePath: missing, options: {} });
+		} finally {
+			console.warn = warn;
+		}
+		assert.match(String(warned[0]?.join(" ")), /The service file is not exists!/);
+	});
+});
+
+describe("REPL commands when services are not reachable", () => {
+	let broker: ServiceBroker;
+
+	before(async () => {
+		broker = new ServiceBroker({ nodeID: "repl-empty", logger: false });
+		await broker.start();
+	});
+
+	after(async () => {
+		await broker?.stop();
+	});
+
+	it("prints one line naming the missing service", async () => {
+		assert.equal((await run(publishCommand, broker, { key: "k", payload: "p" })).text(), "publish: ingest.publish is not reachable: no available node runs the ingest service");
+		assert.equal((await run(actorCommand, broker, { id: "key_1" })).text(), "actor: worker.get is not reachable: no available node runs the worker service");
+		assert.equal((await run(whoisCommand, broker, { key: "key_1" })).text(), "whois: topology.whois is not reachable: no available node runs the topology service");
+		assert.equal((await run(clusterCommand, broker)).text(), "cluster: topology.members is not reachable: no available node runs the topology service");
+		assert.equal((await run(deadCommand, broker)).text(), "dead: topology.members is not reachable: no available node runs the topology service");
+		assert.equal(
+			(await run(loadCommand, broker, { options: { messages: "10", keys: "2" } })).text(),
+			"load: topology.members is not reachable: no available node runs the topology service",
+		);
+	});
+
+	it("dead says RabbitMQ is not connected when ingest.status fails or reports it", async () => {
+		const svc = broker.createService({
+			name: "topology",
+			actions: { members: () => ({ view: "v", members: [], participants: [] }) },
+		});
+		const ingest = broker.createService({
+			name: "ingest",
+			actions: { status: () => ({ connected: false, queue: "q", deadQueue: "q.dead", deadQueueDepth: null }) },
+		});
+		await broker.waitForServices(["topology", "ingest"]);
+		try {
+			const out = await run(deadCommand, broker);
+			assert.deepEqual(out.lines, [
+				"dead: no keyhive node answered (no store service is available)",
+				"0 dead letters in the stores of 0 nodes",
+				"RabbitMQ not connected",
+			]);
+		} finally {
+			await broker.destroyService(ingest);
+		}
+		const out = await run(deadCommand, broker);
+		assert.equal(out.lines.at(-1), "RabbitMQ not connected (ingest.status is not reachable: no available node runs the ingest service)");
+		await broker.destroyService(svc);
+	});
+});
+
+describe("cluster with a node that runs no worker service", () => {
+	let broker: ServiceBroker;
+
+	before(async () => {
+		broker = new ServiceBroker({ nodeID: "store-only", logger: false });
+		broker.createService({
+			name: "topology",
+			actions: {
+				members: () => ({ view: "v0", members: [], participants: ["store-only"] }),
+				state: () => ({ node: "store-only", state: "assembling", view: { id: "v0", members: [] }, settled: null, waitingFor: [], lastRehashMs: null }),
+			},
+		});
+		broker.createService({
+			name: "store",
+			actions: {
+				stats: () => ({ node: "store-only", pending: 7, outbox: 0, dead: 2, processedIds: 0, outboundKeys: 0, shippedRows: 3, shipFailures: 0 }),
+			},
+		});
+		await broker.start();
+	});
+
+	after(async () => {
+		await broker?.stop();
+	});
+
+	it('shows "-" where the worker and the ring have nothing to say', async () => {
+		const out = await run((b, a, p) => clusterCommand(b, a, p, 50), broker);
+		assert.equal(out.lines[0], "view v0  ·  0 members  ·  state assembling");
+		assert.match(out.lines[3], /^store-only \(\*\)\s+assembling\s+-\s+-\s+7\s+3\s+-\s+2\s+-$/);
+		assert.equal(out.lines.length, 4, out.text());
+	});
+});
+
+/** The real moleculer-repl in a moleculer-runner child, fed one command at a time. */
+class ReplProcess {
+	private out = "";
+	private readonly child: ChildProcessWithoutNullStreams;
+	readonly exited: Promise<number | null>;
+
+	constructor(args: string[], env: Record<string, string>) {
+		this.child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "node_modules/moleculer/bin/moleculer-runner.js"), ...args], {
+			cwd: ROOT,
+			env: { ...process.env, ...env },
+			stdio: ["pipe", "pipe", "pipe"],
+		});
+		this.child.stdout.on("data", (chunk: Buffer) => (this.out += chunk.toString()));
+		this.child.stderr.on("data", (chunk: Buffer) => (this.out += chunk.toString()));
+		this.exited = new Promise((resolve) => this.child.on("exit", (code) => resolve(code)));
+	}
+
+	get output(): string {
+		return this.out;
+	}
+
+	/** Sends one line and resolves with what was printed until `until` matched. */
+	async send(line: string, until: RegExp, timeoutMs = 30_000): Promise<string> {
+		const start = this.out.length;
+		this.child.stdin.write(line + "\n");
+		await waitFor(() => until.test(this.out.slice(start)), `"${line}" to print ${until}`, timeoutMs, () => this.out.slice(start).slice(-2000));
+		return this.out.slice(start);
+	}
+
+	async waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<void> {
+		await waitFor(() => pattern.test(this.out), String(pattern), timeoutMs, () => this.out.slice(-2000));
+	}
+
+	end(): void {
+		this.child.stdin.end();
+	}
+
+	kill(): void {
+		if (this.child.exitCode === null) this.child.kill("SIGKILL");
+	}
+}
+
+describe("moleculer-repl with keyhive's commands (moleculer-runner --repl)", () => {
+	const env = amqpEnv();
+	let dir: string;
+	let repl: ReplProcess | undefined;
+
+	before(() => {
+		dir = fs.mkdtempSync(path.join(os.tmpdir(), "keyhive-repl-runner-"));
+		fs.writeFileSync(path.join(dir, "probe.service.js"), 'module.exports = { name: "probe", actions: { hello: () => "hello from probe" } };\n');
+	});
+
+	after(async () => {
+		repl?.kill();
+		await deleteQueues(env);
+		fs.rmSync(dir, { recursive: true, force: true });
+	});
+
+	it("help lists the commands; load --messages runs the load generator and load <file> still loads a service", async () => {
+		repl = new ReplProcess(["--config", "moleculer.config.ts", "--repl", ...SERVICES], {
+			...env,
+			NODEID: `repl-runner-${process.pid}`,
+			KEYHIVE_DATA_DIR: path.join(dir, "data"),
+			KEYHIVE_ACTORS: "100",
+			LOGLEVEL: "warn",
+			TRANSPORTER: "",
+			HOME: dir, // moleculer-repl keeps its history in ~/.moleculer_repl_history
+		});
+		await repl.waitFor(/mol \$ /);
+		const help = await repl.send("help", /help \[command\]/);
+		for (const command of ["publish", "load [options] [servicePath]", "actor", "whois", "cluster", "dead [options]", "loadFolder"]) {
+			assert.ok(help.includes(command), `help lists ${command}:\n${help}`);
+		}
+		const loadHelp = await repl.send("load --help", /--wait <s>[\s\S]*-h, --help/);
+		assert.match(loadHelp, /--messages <n>\s+how many messages/);
+		assert.match(loadHelp, /--keys <k>\s+spread them/);
+
+		// The inbox exists once this node's ingest consumes it (RabbitMQ is up here); until then a publish fails.
+		await waitFor(async () => /consuming: (\x1b\[\d+m)?true/.test(await repl!.send("call ingest.status", /mol \$ $/)), "ingest to consume its inbox");
+
+		await repl.send(`load ${path.join(dir, "probe.service.js")}`, /Loaded successfully!/);
+		await repl.send("call probe.hello", /hello from probe/);
+
+		const load = await repl.send("load --messages 300 --keys 7", /processed 300 of 300|load: .*/, 60_000);
+		assert.match(load, /published 300 messages in .* msg\/s \(via (rabbitmq|store)\)/);
+		assert.match(load, /processed 300 of 300 in /);
+
+		const bad = await repl.send("load --messages 5 --bogus 1", /unknown option/);
+		assert.match(bad, /error: unknown option '--bogus'/);
+		assert.doesNotMatch(repl.output, /already exists\. Skipping|An error ocurred while registering/);
+
+		repl.end();
+		assert.equal(await repl.exited, 0);
+	});
+});
