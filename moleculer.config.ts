@@ -20,26 +20,27 @@ function configOrExit(): KeyhiveConfig {
 	}
 }
 
-const config = configOrExit();
+/** The broker options of a keyhive node with this configuration (tests build in-process nodes with it too). */
+export function brokerOptions(config: KeyhiveConfig): BrokerOptions & { keyhive: KeyhiveConfig; keyhiveListeners: string[] } {
+	return {
+		// Stable across restarts, so a node finds its own SQLite file again; in a container the hostname differs per replica.
+		nodeID: config.nodeID ?? os.hostname(),
+		namespace: config.namespace,
+		transporter: config.transporter ? { type: "NATS", options: { url: config.transporter } } : null,
+		logger: { type: "Console", options: { formatter: "short", colors: process.stdout.isTTY === true } },
+		logLevel: config.logLevel as BrokerOptions["logLevel"],
+		heartbeatInterval: config.heartbeatIntervalS,
+		heartbeatTimeout: config.heartbeatTimeoutS,
+		requestTimeout: 30_000,
+		metrics: {
+			enabled: config.metricsPort > 0,
+			reporter: config.metricsPort > 0 ? [{ type: "Prometheus", options: { port: config.metricsPort, path: "/metrics" } }] : [],
+		},
+		replOptions: { customCommands: replCommands },
+		keyhive: config,
+		// Modules with onStateChange(from, to, view), loaded by the topology service.
+		keyhiveListeners: [],
+	};
+}
 
-const options: BrokerOptions & { keyhive: KeyhiveConfig; keyhiveListeners: string[] } = {
-	// Stable across restarts, so a node finds its own SQLite file again; in a container the hostname differs per replica.
-	nodeID: config.nodeID ?? os.hostname(),
-	namespace: config.namespace,
-	transporter: config.transporter ? { type: "NATS", options: { url: config.transporter } } : null,
-	logger: { type: "Console", options: { formatter: "short", colors: process.stdout.isTTY === true } },
-	logLevel: config.logLevel as BrokerOptions["logLevel"],
-	heartbeatInterval: config.heartbeatIntervalS,
-	heartbeatTimeout: config.heartbeatTimeoutS,
-	requestTimeout: 30_000,
-	metrics: {
-		enabled: config.metricsPort > 0,
-		reporter: config.metricsPort > 0 ? [{ type: "Prometheus", options: { port: config.metricsPort, path: "/metrics" } }] : [],
-	},
-	replOptions: { customCommands: replCommands },
-	keyhive: config,
-	// Modules with onStateChange(from, to, view), loaded by the topology service.
-	keyhiveListeners: [],
-};
-
-export default options;
+export default brokerOptions(configOrExit());

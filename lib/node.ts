@@ -24,6 +24,12 @@ export interface NodeTransport {
 	ship(node: string, viewId: string, shipment: Shipment): Promise<void>;
 }
 
+export interface IngestCounters {
+	readonly ingested: number;
+	readonly deadLettered: number;
+	readonly backpressured: boolean;
+}
+
 export class NotOwnerError extends Error {
 	constructor(node: string, keys: string[]) {
 		super(`${node} does not own ${keys.slice(0, 3).join(", ")}${keys.length > 3 ? ` and ${keys.length - 3} more` : ""} in its view`);
@@ -38,6 +44,8 @@ export class KeyhiveNode {
 	readonly topology: Topology;
 	readonly shipper: Shipper;
 	runtime: ActorRuntime | null = null;
+	/** Counters of this node's RabbitMQ consumer, when it runs one (for metrics). */
+	ingest: IngestCounters | null = null;
 	transport: NodeTransport = {
 		announce: () => undefined,
 		ship: () => Promise.reject(new Error("no transport")),

@@ -76,6 +76,7 @@ const IngestService = {
 		this.consumer = new InboxConsumer(this.connection, node.store, node.config, logger);
 		this.relay = new OutboxRelay(this.connection, node.store, { resultsQueue: node.config.resultsQueue }, logger);
 		node.store.onOutbox(() => this.relay.nudge());
+		node.ingest = this.consumer;
 		// Stop taking deliveries before the handoff, so nothing arrives that would stay behind.
 		node.onLeave(() => this.consumer.stop());
 	},

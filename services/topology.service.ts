@@ -6,6 +6,7 @@
 import * as path from "path";
 import type { Context, Service, ServiceBroker } from "moleculer";
 import type { TopologyParticipant, TopologyState, View } from "../lib/topology/topology";
+import { METRICS } from "../lib/metrics";
 import { keyhiveNode } from "./keyhive";
 
 const MEMBER_SERVICE = "worker";
@@ -15,7 +16,9 @@ const POLL_MS = 250;
 interface TopologyThis extends Service {
 	keyhiveNodes: Set<string>;
 	pollTimer?: NodeJS.Timeout;
+	metricsTimer?: NodeJS.Timeout;
 	refresh(): void;
+	sampleMetrics(): void;
 	askWaiting(): Promise<void>;
 }
 
@@ -116,6 +119,16 @@ const TopologyService = {
 			node.topology.update(members, this.keyhiveNodes);
 		},
 
+		/** Copies the node's figures into Moleculer's metrics (Prometheus reporter). */
+		sampleMetrics(this: TopologyThis) {
+			const node = keyhiveNode(this.broker);
+			for (const metric of METRICS) {
+				const value = metric.read(node);
+				if (typeof value === "number") this.broker.metrics.set(metric.name, value);
+				else for (const [label, v] of Object.entries(value)) this.broker.metrics.set(metric.name, v, { [metric.labelNames![0]]: label });
+			}
+		},
+
 		/** Asks the nodes the barrier still waits for; covers announcements a node missed. */
 		async askWaiting(this: TopologyThis) {
 			const t = keyhiveNode(this.broker).topology;
@@ -153,6 +166,13 @@ const TopologyService = {
 			},
 		});
 		for (const listener of loadListeners(this.broker)) node.addListener(listener);
+		if (this.broker.isMetricsEnabled()) {
+			for (const m of METRICS) {
+				const common = { name: m.name, description: m.description, labelNames: m.labelNames };
+				if (m.type === "counter") this.broker.metrics.register({ ...common, type: "counter" });
+				else this.broker.metrics.register({ ...common, type: "gauge" });
+			}
+		}
 	},
 
 	async started(this: TopologyThis) {
@@ -162,10 +182,12 @@ const TopologyService = {
 		this.refresh();
 		node.topology.start();
 		this.pollTimer = setInterval(() => void this.askWaiting(), POLL_MS);
+		if (this.broker.isMetricsEnabled()) this.metricsTimer = setInterval(() => this.sampleMetrics(), 1000);
 	},
 
 	async stopped(this: TopologyThis) {
 		if (this.pollTimer) clearInterval(this.pollTimer);
+		if (this.metricsTimer) clearInterval(this.metricsTimer);
 		const node = keyhiveNode(this.broker);
 		await node.leave();
 		node.release();

@@ -129,6 +129,8 @@ export class Store {
 	private readonly outboxListeners: (() => void)[] = [];
 	private lastStamp = 0;
 	private pending: number;
+	/** Rows stored by append (ingest, actions) and by receive (handoff), and ids dropped as duplicates, since open. */
+	readonly counts = { appended: 0, received: 0, duplicates: 0 };
 	private readonly sql: ReturnType<Store["prepare"]>;
 
 	constructor(file: string, options: StoreOptions = {}) {
@@ -286,6 +288,8 @@ export class Store {
 		const now = Date.now();
 		const result = this.db.transaction(() => this.insertAll(messages, now))();
 		this.pending += result.stored.length;
+		this.counts.appended += result.stored.length;
+		this.counts.duplicates += result.duplicates;
 		this.announce(result.stored);
 		return result;
 	}
@@ -308,6 +312,8 @@ export class Store {
 			return { ...this.insertAll(shipment.messages, Date.now()), dropped };
 		})();
 		this.pending += result.stored.length - result.dropped;
+		this.counts.received += result.stored.length;
+		this.counts.duplicates += result.duplicates + result.dropped;
 		this.announce(result.stored);
 		return result;
 	}

@@ -5,15 +5,16 @@
 import * as path from "path";
 import { ServiceBroker } from "moleculer";
 import { readConfig } from "../../lib/config";
+import { brokerOptions } from "../../moleculer.config";
 
 const SERVICES = ["store", "topology", "worker", "ingest"].map((name) => path.resolve(__dirname, "..", "..", "services", `${name}.service.ts`));
 
 export async function startNode(nodeID: string, env: Record<string, string>, services = SERVICES): Promise<ServiceBroker> {
 	const broker = new ServiceBroker({
+		...brokerOptions(readConfig({ KEYHIVE_ACTORS: "1000", ...env })),
 		nodeID,
 		logger: process.env.TEST_LOG ? { type: "Console", options: { formatter: "short" } } : false,
-		keyhive: readConfig({ KEYHIVE_ACTORS: "1000", ...env }),
-	} as ConstructorParameters<typeof ServiceBroker>[0]);
+	});
 	for (const file of services) broker.loadService(file);
 	await broker.start();
 	return broker;
