@@ -31,6 +31,8 @@ export interface KeyhiveConfig {
 	maxAttempts: number;
 	retryBaseMs: number;
 	performTimeoutMs: number;
+	maxBatch: number;
+	demoWorkMs: number;
 	dedupeWindowMs: number;
 	shipBatchRows: number;
 	amqpUrl: string;
@@ -70,6 +72,8 @@ export const VARIABLES: ReadonlyArray<{ name: string; default: string; meaning: 
 	{ name: "KEYHIVE_MAX_ATTEMPTS", default: "5", meaning: "performs of one batch before its messages are dead-lettered" },
 	{ name: "KEYHIVE_RETRY_BASE_MS", default: "100", meaning: "first retry delay; doubles per attempt (capped at 30 s)" },
 	{ name: "KEYHIVE_PERFORM_TIMEOUT_MS", default: "30000", meaning: "a perform that has not settled by then counts as failed" },
+	{ name: "KEYHIVE_MAX_BATCH", default: "100", meaning: "messages given to one perform at most" },
+	{ name: "KEYHIVE_DEMO_WORK_MS", default: "0", meaning: "demo worker only: simulated work per perform (ms), for benchmarks" },
 	{ name: "KEYHIVE_DEDUPE_WINDOW_MS", default: "3600000", meaning: "how long processed message ids are remembered to drop redeliveries" },
 	{ name: "KEYHIVE_SHIP_BATCH", default: "2000", meaning: "rows per handoff call to another node" },
 	{ name: "AMQP_URL", default: "amqp://guest:guest@127.0.0.1:5672", meaning: "RabbitMQ URL (credentials never logged)" },
@@ -181,6 +185,8 @@ export function readConfig(env: Env = process.env): KeyhiveConfig {
 		maxAttempts: integer(env, "KEYHIVE_MAX_ATTEMPTS", 5, 1, 1000),
 		retryBaseMs: integer(env, "KEYHIVE_RETRY_BASE_MS", 100, 0, 3_600_000),
 		performTimeoutMs: integer(env, "KEYHIVE_PERFORM_TIMEOUT_MS", 30_000, 1, 86_400_000),
+		maxBatch: integer(env, "KEYHIVE_MAX_BATCH", 100, 1, 100_000),
+		demoWorkMs: integer(env, "KEYHIVE_DEMO_WORK_MS", 0, 0, 600_000),
 		dedupeWindowMs: integer(env, "KEYHIVE_DEDUPE_WINDOW_MS", 3_600_000, 1000),
 		shipBatchRows: integer(env, "KEYHIVE_SHIP_BATCH", 2000, 1, 100_000),
 		amqpUrl: url(env, "AMQP_URL", "amqp://guest:guest@127.0.0.1:5672", ["amqp", "amqps"])!,

@@ -109,6 +109,7 @@ export class KeyhiveNode {
 			maxAttempts: this.config.maxAttempts,
 			retryBaseMs: this.config.retryBaseMs,
 			performTimeoutMs: this.config.performTimeoutMs,
+			maxBatch: this.config.maxBatch,
 			payloadFormat: this.config.payloadFormat,
 			performLog: this.config.performLog,
 			onRelease: () => this.shipper.kick(),

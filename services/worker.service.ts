@@ -23,16 +23,25 @@ const WorkerService = {
 			return { payload: 0, timeout: configOf(this.broker).actorTimeoutMs };
 		},
 
-		perform(this: Service, id: string, payload: unknown, messages: ActorMessage[], ctx: PerformContext): PerformResult {
-			let n = typeof payload === "number" ? payload : 0;
-			if (messages.length === 0) return { ok: n };
-			for (const message of messages) {
-				n++;
-				ctx.publish({ id: message.id, key: id, node: ctx.node, n });
+		perform(this: Service, id: string, payload: unknown, messages: ActorMessage[], ctx: PerformContext): PerformResult | Promise<PerformResult> {
+			const workMs = configOf(this.broker).demoWorkMs;
+			if (workMs > 0 && messages.length > 0) {
+				return new Promise((resolve) => setTimeout(() => resolve(count(id, payload, messages, ctx)), workMs));
 			}
-			return { replace: n };
+			return count(id, payload, messages, ctx);
 		},
 	},
 };
+
+/** The demo's work: one more per message, and a result for each. */
+function count(id: string, payload: unknown, messages: ActorMessage[], ctx: PerformContext): PerformResult {
+	let n = typeof payload === "number" ? payload : 0;
+	if (messages.length === 0) return { ok: n };
+	for (const message of messages) {
+		n++;
+		ctx.publish({ id: message.id, key: id, node: ctx.node, n });
+	}
+	return { replace: n };
+}
 
 export default WorkerService;

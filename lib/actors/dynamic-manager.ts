@@ -48,8 +48,6 @@ export function DynamicManager(options: DynamicManagerOptions) {
 		settings: {
 			/** Periodic perform interval of actors whose spec names none, and of put without one. */
 			actorTimeout: 1000,
-			/** Messages per perform at most. */
-			maxBatch: 100,
 		},
 
 		actions: {
@@ -144,11 +142,10 @@ export function DynamicManager(options: DynamicManagerOptions) {
 		},
 
 		created(this: ManagerThis) {
-			const settings = this.settings as { actorTimeout: number; maxBatch: number };
+			const settings = this.settings as { actorTimeout: number };
 			this.keyhive().retain();
 			this.keyhive().attachRuntime(behaviourOf(this as unknown as Record<string, unknown>), {
 				defaultTimeout: settings.actorTimeout,
-				maxBatch: settings.maxBatch,
 			});
 		},
 
