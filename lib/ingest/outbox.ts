@@ -20,6 +20,8 @@ export type OutboxSettings = Pick<KeyhiveConfig, "resultsQueue"> & {
 };
 
 const REOPEN_DELAY_MS = 1000;
+/** Results published and not yet confirmed, at most. */
+const MAX_UNCONFIRMED = 5000;
 const DRAIN_POLL_MS = 20;
 
 export class OutboxRelay {
@@ -36,6 +38,12 @@ export class OutboxRelay {
 	private nudged = false;
 	private closed = false;
 	private publishedCount = 0;
+	/** Highest outbox seq published on the current channel. */
+	private sentUpTo = 0;
+	private unconfirmed = 0;
+	/** Confirmed seqs waiting for their batched delete. */
+	private done: number[] = [];
+	private confirmWaiter: (() => void) | undefined;
 
 	constructor(connection: AmqpConnection, store: Store, settings: OutboxSettings, logger: Logger) {
 		this.connection = connection;
@@ -104,35 +112,67 @@ export class OutboxRelay {
 			return;
 		}
 		this.channel = channel;
+		// A new channel starts from the oldest entry still in the outbox: whatever was not confirmed goes again.
+		this.sentUpTo = 0;
+		this.unconfirmed = 0;
 		this.nudge();
 	}
 
+	/**
+	 * Publishes every entry not yet sent on this channel without waiting for the
+	 * previous ones' confirms (a confirm round trip per batch would put tens of
+	 * ms on every result); each confirm marks its entry done, and done entries are
+	 * deleted in batches. Entries not confirmed when a channel dies stay in the
+	 * outbox and the next channel publishes them again.
+	 */
 	private async relay(): Promise<void> {
 		while (this.channel && !this.closed) {
 			const channel = this.channel;
-			const entries = this.store.outbox(this.batchSize);
-			if (entries.length === 0) return;
-			try {
-				for (const entry of entries) {
-					channel.sendToQueue(this.queue, Buffer.from(entry.body), publishOptions(entry));
-				}
-				await channel.waitForConfirms();
-			} catch (err) {
-				// Not deleted: the next channel publishes these entries again.
-				if (channel === this.channel) {
-					this.logger.error(`could not publish ${entries.length} results to "${this.queue}" (${reasonOf(err)}); retrying`);
-					void channel.close().catch(() => undefined);
-				}
-				return;
+			if (this.unconfirmed >= MAX_UNCONFIRMED) {
+				await new Promise<void>((resolve) => (this.confirmWaiter = resolve));
+				continue;
 			}
-			this.store.outboxDone(entries.map((e) => e.seq));
-			this.publishedCount += entries.length;
+			const entries = this.store.outbox(this.batchSize, this.sentUpTo);
+			if (entries.length === 0) return;
+			for (const entry of entries) {
+				this.unconfirmed++;
+				channel.sendToQueue(this.queue, Buffer.from(entry.body), publishOptions(entry), (err: unknown) => this.confirmed(channel, entry.seq, err));
+			}
+			this.sentUpTo = entries[entries.length - 1].seq;
+			// Let confirms and commits in; the loop comes back for what arrived meanwhile.
+			await new Promise((resolve) => setImmediate(resolve));
 		}
+	}
+
+	private confirmed(channel: ConfirmChannel, seq: number, err: unknown): void {
+		if (channel !== this.channel) return;
+		this.unconfirmed--;
+		if (err) {
+			this.logger.error(`the broker refused a result for "${this.queue}" (${reasonOf(err)}); publishing again on a new channel`);
+			void channel.close().catch(() => undefined);
+			return;
+		}
+		this.done.push(seq);
+		if (this.done.length === 1) setImmediate(() => this.deleteDone());
+		const waiter = this.confirmWaiter;
+		this.confirmWaiter = undefined;
+		waiter?.();
+	}
+
+	private deleteDone(): void {
+		const seqs = this.done;
+		this.done = [];
+		if (seqs.length === 0 || this.closed) return;
+		this.store.outboxDone(seqs);
+		this.publishedCount += seqs.length;
 	}
 
 	private channelClosed(channel: ConfirmChannel, model: ChannelModel): void {
 		if (channel !== this.channel) return;
 		this.channel = undefined;
+		const waiter = this.confirmWaiter;
+		this.confirmWaiter = undefined;
+		waiter?.();
 		// Only reopen when the connection outlived the channel; a new connection reopens by itself.
 		setTimeout(() => {
 			if (!this.closed && !this.channel && this.connection.current === model) {

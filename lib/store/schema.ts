@@ -11,10 +11,11 @@ CREATE TABLE IF NOT EXISTS meta (
 	value TEXT NOT NULL
 ) WITHOUT ROWID;
 
--- Pending messages. seq is local arrival order; stamp is the order the message
+-- Pending messages. seq is local arrival order, never reused (AUTOINCREMENT: the
+-- worker and the outbox relay keep seqs in memory across deletes); stamp is the order the message
 -- entered keyhive (kept when a row is shipped), which is the order per key.
 CREATE TABLE IF NOT EXISTS messages (
-	seq INTEGER PRIMARY KEY,
+	seq INTEGER PRIMARY KEY AUTOINCREMENT,
 	id TEXT NOT NULL UNIQUE,
 	key TEXT NOT NULL,
 	stamp INTEGER NOT NULL,
@@ -59,7 +60,7 @@ CREATE TABLE IF NOT EXISTS dead (
 -- Results written in the same transaction as the perform that made them,
 -- published from here and deleted once the broker confirmed them.
 CREATE TABLE IF NOT EXISTS outbox (
-	seq INTEGER PRIMARY KEY,
+	seq INTEGER PRIMARY KEY AUTOINCREMENT,
 	body TEXT NOT NULL,
 	headers TEXT,
 	created_at INTEGER NOT NULL

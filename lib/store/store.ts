@@ -191,7 +191,7 @@ export class Store {
 			actor: db.prepare("SELECT id, payload, timeout, deleted FROM actors WHERE id = ?"),
 			allActors: db.prepare("SELECT id, payload, timeout, deleted FROM actors"),
 			insertOutbox: db.prepare("INSERT INTO outbox (body, headers, created_at) VALUES (?, ?, ?)"),
-			outboxBatch: db.prepare("SELECT seq, body, headers FROM outbox ORDER BY seq LIMIT ?"),
+			outboxBatch: db.prepare("SELECT seq, body, headers FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"),
 			outboxCount: db.prepare("SELECT count(*) AS n FROM outbox").pluck(),
 			deleteOutbox: db.prepare("DELETE FROM outbox WHERE seq = ?"),
 			scan: db.prepare("SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?"),
@@ -400,8 +400,9 @@ export class Store {
 		for (const row of this.sql.allActors.iterate() as IterableIterator<Parameters<typeof toActor>[0]>) yield toActor(row);
 	}
 
-	outbox(limit: number): OutboxEntry[] {
-		return (this.sql.outboxBatch.all(limit) as { seq: number; body: string; headers: string | null }[]).map((r) => ({
+	/** Outbox entries after seq (oldest first). */
+	outbox(limit: number, afterSeq = 0): OutboxEntry[] {
+		return (this.sql.outboxBatch.all(afterSeq, limit) as { seq: number; body: string; headers: string | null }[]).map((r) => ({
 			seq: r.seq,
 			body: r.body,
 			headers: r.headers === null ? null : (JSON.parse(r.headers) as Headers),

@@ -471,3 +471,22 @@ describe("validateAppend", () => {
 		assert.deepEqual(stored.map((r) => r.payload), ["x", "[1,2]"]);
 	});
 });
+
+describe("seq numbers", () => {
+	it("are never reused after a table empties (the relay and the worker remember seqs)", () => {
+		const tmp = tempDir("seq-");
+		const store = tmp.store();
+		try {
+			const [first] = store.append([{ id: "a", key: "k", payload: "x" }]).stored;
+			store.commit({ done: [{ seq: first.seq, id: "a", key: "k" }], outbox: [{ body: "1" }] });
+			const [entry] = store.outbox(10);
+			store.outboxDone([entry.seq]);
+			const [second] = store.append([{ id: "b", key: "k", payload: "x" }]).stored;
+			store.commit({ done: [{ seq: second.seq, id: "b", key: "k" }], outbox: [{ body: "2" }] });
+			assert.ok(second.seq > first.seq, "message seq reused");
+			assert.deepEqual(store.outbox(10, entry.seq).map((e) => e.body), ["2"], "outbox seq reused");
+		} finally {
+			tmp.cleanup();
+		}
+	});
+});
