@@ -23,6 +23,8 @@ const BUSY = 1;
 const LEAVING = 2;
 const BACKOFF = 4;
 const QUEUED = 8;
+/** Out of the Map: its wheel entry and queue slot are stale (checked instead of a Map lookup per perform). */
+const RELEASED = 16;
 
 class Actor {
 	id: string;
@@ -94,6 +96,9 @@ interface Finished {
 	started: number;
 	update?: { payload: unknown; timeout: number } | null;
 }
+
+/** Longest stretch a long loop (activation) holds the event loop. */
+const SLICE_MS = 50;
 
 const NO_MESSAGES: ActorMessage[] = Object.freeze([]) as unknown as ActorMessage[];
 
@@ -234,6 +239,7 @@ export class ActorRuntime implements TopologyParticipant {
 	/** Drops an idle actor from memory; its state is already in the store. */
 	private release(actor: Actor, reason: TerminateReason): void {
 		this.actors.delete(actor.id);
+		actor.flags |= RELEASED;
 		this.wheel.cancel(actor);
 		if (actor.flags & LEAVING) this.leavingCount--;
 		const mailbox = this.mailboxes.get(actor);
@@ -251,20 +257,35 @@ export class ActorRuntime implements TopologyParticipant {
 
 	/** Spawns the actors this node owns and does not hold yet: stored state first, then specs, then rows. */
 	private async activateOwned(view: View): Promise<void> {
+		// Read whole: a better-sqlite3 iterator left open across a yield would block the store.
+		const records = [...this.store.actors()];
 		const tombstones = new Set<string>();
-		for (const record of this.store.actors()) {
-			if (this.view !== view) return;
+		const slice = new TimeSlice();
+		for (const record of records) {
+			if (slice.due() && !(await this.yieldFor(view, slice))) return;
 			if (this.actors.has(record.id) || !this.owns(record.id)) continue;
 			if (record.deleted) tombstones.add(record.id);
 			else this.spawn(record.id, record.payload, record.timeout);
 		}
 		const specs = this.behaviour.childrenSpecs ? await this.behaviour.childrenSpecs() : [];
-		if (this.view !== view) return;
+		if (this.view !== view || this.state === "stopped") return;
 		for (const spec of specs as Iterable<ActorSpec>) {
+			if (slice.due() && !(await this.yieldFor(view, slice))) return;
 			if (this.actors.has(spec.id) || tombstones.has(spec.id) || !this.owns(spec.id)) continue;
 			this.spawn(spec.id, spec.payload ?? null, spec.timeout ?? this.defaultTimeout);
 		}
 		this.rescan();
+	}
+
+	/**
+	 * Lets timers and I/O run in the middle of a long activation (heartbeats
+	 * must go out, or peers would think this node dead); false when the view
+	 * changed or the runtime stopped meanwhile.
+	 */
+	private async yieldFor(view: View, slice: TimeSlice): Promise<boolean> {
+		await new Promise((resolve) => setImmediate(resolve));
+		slice.restart();
+		return this.view === view && this.state !== "stopped";
 	}
 
 	private spawn(id: string, payload: unknown, timeout: number): Actor {
@@ -335,7 +356,7 @@ export class ActorRuntime implements TopologyParticipant {
 		for (let i = 0; i < budget; i++) {
 			const actor = queue[i];
 			actor.flags &= ~QUEUED;
-			if (actor.flags & (BUSY | BACKOFF | LEAVING) || this.actors.get(actor.id) !== actor) continue;
+			if (actor.flags & (BUSY | BACKOFF | LEAVING | RELEASED)) continue;
 			this.run(actor, now);
 		}
 		this.ready = budget === queue.length ? [] : queue.slice(budget);
@@ -346,7 +367,7 @@ export class ActorRuntime implements TopologyParticipant {
 		const now = Date.now();
 		if (!this.active) return;
 		this.wheel.advance(now, (actor, late) => {
-			if (this.actors.get(actor.id) !== actor || actor.flags & (BUSY | LEAVING)) return;
+			if (actor.flags & (BUSY | LEAVING | RELEASED)) return;
 			if (actor.flags & BACKOFF) {
 				actor.flags &= ~BACKOFF;
 				this.enqueue(actor);
@@ -751,11 +772,29 @@ export class ActorRuntime implements TopologyParticipant {
 		while ((this.busyCount > 0 || this.finished.length > 0) && Date.now() < deadline) {
 			await new Promise((resolve) => setTimeout(resolve, 5));
 		}
-		for (const actor of this.actors.values()) this.behaviour.terminate?.(actor.id, "stopped", actor.payload);
+		for (const actor of this.actors.values()) {
+			actor.flags |= RELEASED;
+			this.behaviour.terminate?.(actor.id, "stopped", actor.payload);
+		}
 		this.actors.clear();
 		this.mailboxes.clear();
 		this.dealt.clear();
 		this.performLog?.close();
+	}
+}
+
+/** Tells when a loop has held the event loop for SLICE_MS. */
+class TimeSlice {
+	private started = Date.now();
+	private count = 0;
+
+	due(): boolean {
+		// Date.now() is cheap but not free: look at the clock every 1024 items.
+		return (++this.count & 1023) === 0 && Date.now() - this.started >= SLICE_MS;
+	}
+
+	restart(): void {
+		this.started = Date.now();
 	}
 }
 

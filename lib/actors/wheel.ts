@@ -9,15 +9,24 @@ export interface WheelEntry {
 	due: number;
 }
 
+/** Drained bucket arrays kept for reuse at most. */
+const POOL_MAX = 64;
+
 export class TimerWheel<T extends WheelEntry> {
 	readonly tickMs: number;
-	private readonly buckets: T[][];
+	/** null while a bucket is empty: only buckets in use hold an array. */
+	private readonly buckets: ((T | null)[] | null)[];
+	/** Live slots of each bucket (array lengths never shrink, so a steady load allocates nothing). */
+	private readonly fill: Uint32Array;
+	/** Drained arrays, kept with their capacity for the next bucket that fills. */
+	private readonly pool: (T | null)[][] = [];
 	private readonly origin: number;
 	private current: number;
 
 	constructor(tickMs = 10, size = 1024, now = Date.now()) {
 		this.tickMs = tickMs;
-		this.buckets = Array.from({ length: size }, () => []);
+		this.buckets = new Array(size).fill(null);
+		this.fill = new Uint32Array(size);
 		this.origin = now;
 		this.current = 1;
 	}
@@ -36,7 +45,13 @@ export class TimerWheel<T extends WheelEntry> {
 	schedule(entry: T, delayMs: number, now: number): void {
 		const tick = Math.max(this.current + 1, Math.ceil((now + delayMs - this.origin) / this.tickMs) + 1);
 		entry.due = tick;
-		this.buckets[tick % this.buckets.length].push(entry);
+		const b = tick % this.buckets.length;
+		let bucket = this.buckets[b];
+		if (bucket === null) bucket = this.buckets[b] = this.pool.pop() ?? [];
+		const n = this.fill[b];
+		if (n < bucket.length) bucket[n] = entry;
+		else bucket.push(entry);
+		this.fill[b] = n + 1;
 	}
 
 	cancel(entry: T): void {
@@ -54,19 +69,30 @@ export class TimerWheel<T extends WheelEntry> {
 		let fired = 0;
 		while (this.current <= target) {
 			const tick = this.current;
-			const bucket = this.buckets[tick % size];
-			if (bucket.length > 0) {
-				const entries = bucket.splice(0);
+			const b = tick % size;
+			if (this.fill[b] > 0) {
+				const bucket = this.buckets[b]!;
 				const late = now - this.timeOf(tick);
-				for (let i = 0; i < entries.length; i++) {
-					const entry = entries[i];
+				let keep = 0;
+				// fill[b] may grow while firing (an entry rescheduled a whole turn later): those are kept.
+				for (let i = 0; i < this.fill[b]; i++) {
+					const entry = bucket[i]!;
 					if (entry.due === tick) {
 						entry.due = 0;
 						fire(entry, late);
 						fired++;
-					} else if (entry.due > tick && entry.due % size === tick % size) {
-						bucket.push(entry);
+					} else if (entry.due > tick && entry.due % size === b) {
+						bucket[keep++] = entry;
 					}
+				}
+				const end = this.fill[b];
+				for (let i = keep; i < end; i++) bucket[i] = null;
+				this.fill[b] = keep;
+				if (keep === 0) {
+					this.buckets[b] = null;
+					// Capacity follows the load: more than half unused is given back (V8 trims in place).
+					if (bucket.length > 2 * end + 16) bucket.length = end;
+					if (this.pool.length < POOL_MAX) this.pool.push(bucket);
 				}
 			}
 			this.current++;
