@@ -57,7 +57,7 @@ type Env = Record<string, string | undefined>;
 
 /** One row per variable: the README's configuration table is written from the same facts. */
 export const VARIABLES: ReadonlyArray<{ name: string; default: string; meaning: string }> = [
-	{ name: "NODEID", default: "hostname-pid", meaning: "Moleculer nodeID; keep it stable across restarts so a node finds its own data" },
+	{ name: "NODEID", default: "the hostname", meaning: "Moleculer nodeID; keep it stable across restarts so a node finds its own data" },
 	{ name: "TRANSPORTER", default: "(none: a node runs alone)", meaning: "Moleculer transporter URL, e.g. nats://127.0.0.1:4222 (credentials allowed, never logged)" },
 	{ name: "NAMESPACE", default: "(none)", meaning: "Moleculer namespace: nodes see only peers with the same one (one cluster per namespace)" },
 	{ name: "KEYHIVE_DATA_DIR", default: "./data", meaning: "directory of this node's SQLite file (<nodeID>.sqlite)" },
@@ -66,7 +66,7 @@ export const VARIABLES: ReadonlyArray<{ name: string; default: string; meaning: 
 	{ name: "KEYHIVE_CONSENSUS", default: "1", meaning: "minimum members in view; below it nothing is processed" },
 	{ name: "KEYHIVE_HEARTBEAT_INTERVAL_S", default: "1", meaning: "Moleculer heartbeat interval (seconds)" },
 	{ name: "KEYHIVE_HEARTBEAT_TIMEOUT_S", default: "2", meaning: "a node silent this long is dead (noticed within about twice this)" },
-	{ name: "KEYHIVE_DISCOVERY_MS", default: "1500", meaning: "how long a starting node listens for peers before it takes any key" },
+	{ name: "KEYHIVE_DISCOVERY_MS", default: "1500 (0 without a transporter)", meaning: "how long a starting node listens for peers before it takes any key" },
 	{ name: "KEYHIVE_LEAVE_TIMEOUT_MS", default: "30000", meaning: "longest graceful leave; what is not handed off by then stays on disk" },
 	{ name: "KEYHIVE_RING_POINTS", default: "160", meaning: "points per node on the consistent-hash ring (all nodes must agree)" },
 	{ name: "KEYHIVE_MAX_ATTEMPTS", default: "5", meaning: "performs of one batch before its messages are dead-lettered" },
