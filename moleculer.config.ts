@@ -4,8 +4,9 @@
  * here with one line that names the variable.
  */
 import * as os from "os";
-import type { BrokerOptions } from "moleculer";
+import type { BrokerOptions, ServiceBroker } from "moleculer";
 import { ConfigError, readConfig, type KeyhiveConfig } from "./lib/config";
+import { isNatsAuthError, natsAuthMessage, natsOptions } from "./lib/nats";
 import { replCommands } from "./lib/repl/commands";
 
 function configOrExit(): KeyhiveConfig {
@@ -26,7 +27,7 @@ export function brokerOptions(config: KeyhiveConfig): BrokerOptions & { keyhive:
 		// Stable across restarts, so a node finds its own SQLite file again; in a container the hostname differs per replica.
 		nodeID: config.nodeID ?? os.hostname(),
 		namespace: config.namespace,
-		transporter: config.transporter ? { type: "NATS", options: { url: config.transporter } } : null,
+		transporter: config.transporter ? { type: "NATS", options: natsOptions(config.transporter) } : null,
 		logger: { type: "Console", options: { formatter: "short", colors: process.stdout.isTTY === true } },
 		logLevel: config.logLevel as BrokerOptions["logLevel"],
 		heartbeatInterval: config.heartbeatIntervalS,
@@ -43,4 +44,22 @@ export function brokerOptions(config: KeyhiveConfig): BrokerOptions & { keyhive:
 	};
 }
 
-export default brokerOptions(configOrExit());
+const config = configOrExit();
+// moleculer-runner, after loading this file, replaces every root option whose upper-cased name is
+// set in the environment with the raw string: a raw TRANSPORTER would undo natsOptions(), and a
+// tls:// one is an "Invalid transporter type" crash that prints the URL, password included.
+// readConfig has read and checked it, so it leaves the environment here.
+delete process.env.TRANSPORTER;
+
+export default {
+	...brokerOptions(config),
+	// Moleculer retries a refused connection every 5 s forever; refused credentials will not work
+	// on the next try either, so the node stops with one line and exit code 1 instead.
+	created(broker: ServiceBroker) {
+		broker.localBus.on("$transporter.error", ({ error }: { error: unknown }) => {
+			if (!isNatsAuthError(error)) return;
+			console.error(natsAuthMessage(config.transporter!, error));
+			process.exit(1);
+		});
+	},
+};

@@ -147,6 +147,13 @@ export function redactUrl(raw: string): string {
 	}
 }
 
+/**
+ * Not a plain object on purpose: moleculer-runner rewrites plain option objects
+ * from same-named environment variables after loading the config (KEYHIVE_QUEUE=123
+ * would become a number); this configuration is already read and checked.
+ */
+class CheckedConfig {}
+
 export function readConfig(env: Env = process.env): KeyhiveConfig {
 	const nodeID = env.NODEID?.trim() || undefined;
 	if (nodeID !== undefined && !/^[A-Za-z0-9._-]{1,100}$/.test(nodeID)) {
@@ -169,7 +176,7 @@ export function readConfig(env: Env = process.env): KeyhiveConfig {
 	const transporter = url(env, "TRANSPORTER", undefined, ["nats", "tls"]);
 	const namespace = text(env, "NAMESPACE", "");
 	if (!/^[A-Za-z0-9._-]*$/.test(namespace)) throw new ConfigError(`NAMESPACE may hold letters, digits, '.', '_' and '-', got "${namespace}"`);
-	return {
+	const config: KeyhiveConfig = {
 		nodeID,
 		transporter,
 		namespace,
@@ -206,4 +213,5 @@ export function readConfig(env: Env = process.env): KeyhiveConfig {
 		performLog: env.KEYHIVE_PERFORM_LOG?.trim() || undefined,
 		logLevel: text(env, "LOGLEVEL", "info"),
 	};
+	return Object.assign(new CheckedConfig(), config);
 }

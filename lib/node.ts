@@ -164,7 +164,8 @@ export class KeyhiveNode {
 			const timedOut = new Promise<boolean>((resolve) => {
 				timer = setTimeout(() => resolve(true), this.config.leaveTimeoutMs);
 			});
-			const finished = await Promise.race([this.topology.leave().then(() => false), timedOut]);
+			// A node whose topology never started (its transporter never connected) owns no key and has nothing in flight.
+			const finished = this.topology.state === "down" ? false : await Promise.race([this.topology.leave().then(() => false), timedOut]);
 			clearTimeout(timer);
 			const left = this.store.pendingCount;
 			if (finished) {
