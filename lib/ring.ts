@@ -36,12 +36,26 @@ export class Ring {
 
 	/** The member that owns key, or null when the ring is empty. */
 	ownerOf(key: string): string | null {
-		return this.hash === null ? null : (this.hash.get(key) as string);
+		return this.hash === null ? null : (this.hash.get(mix(key)) as string);
 	}
 
 	has(member: string): boolean {
 		return this.members.includes(member);
 	}
+}
+
+/**
+ * A well-mixed stand-in for a key. consistent-hash places keys with a PJW
+ * string hash that keeps the structure of keys like key_1 … key_1000, so small
+ * sets of such keys would bunch on one node; FNV-1a spreads them.
+ */
+function mix(key: string): string {
+	let h = 0x811c9dc5;
+	for (let i = 0; i < key.length; i++) {
+		h ^= key.charCodeAt(i);
+		h = Math.imul(h, 0x01000193);
+	}
+	return (h >>> 0).toString(16);
 }
 
 /** Deterministic ring positions of one member. */

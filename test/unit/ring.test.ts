@@ -105,3 +105,12 @@ describe("Ring", () => {
 		}
 	});
 });
+
+describe("Ring balance on small key sets", () => {
+	it("spreads 1,000 sequential keys evenly over two members (40–60% each)", () => {
+		const ring = Ring.of(["r1", "r2"]);
+		let first = 0;
+		for (let i = 1; i <= 1000; i++) if (ring.ownerOf(`key_${i}`) === "r1") first++;
+		assert.ok(first >= 400 && first <= 600, `r1 owns ${first} of 1000`);
+	});
+});
