@@ -8,6 +8,7 @@
  */
 import { randomBytes, randomUUID } from "crypto";
 import type { ReplOptions, ServiceBroker } from "moleculer";
+import type { ActorInfo, RuntimeStats } from "../actors/runtime";
 import {
 	formatCount,
 	formatDuration,
@@ -155,20 +156,11 @@ async function guarded(name: string, print: Print, body: () => Promise<void>, pr
 	}
 }
 
-// ---- what the services answer -------------------------------------------------------
+// ---- what the services answer (the lib's own shapes where the action returns them as they are) ----
 
 interface PublishReply {
 	via: "rabbitmq" | "store";
 	published: number;
-}
-interface ActorInfo {
-	id: string;
-	payload: unknown;
-	timeout: number;
-	node: string;
-	busy: boolean;
-	pending: number;
-	lastPerformAgoMs: number | null;
 }
 interface WhoisReply {
 	key: string;
@@ -189,18 +181,8 @@ interface StateReply {
 	waitingFor: string[];
 	lastRehashMs: number | null;
 }
-interface WorkerStats {
-	actors: number;
-	busy: number;
-	pending: number;
-	performs: number;
-	processed: number;
-	failures: number;
-	dead: number;
-	timeouts: number;
-	lagP50: number;
-	lagP99: number;
-}
+/** worker.stats: the runtime's figures with the node and its topology state. */
+type WorkerStats = RuntimeStats & { node: string; state: string };
 interface StoreStats {
 	node: string;
 	pending: number;

@@ -13,6 +13,7 @@ import * as path from "path";
 import { promisify } from "util";
 import type { Logger } from "../../lib/ingest/connection";
 import { Store } from "../../lib/store/store";
+import { waitFor as waitUntil } from "./wait";
 
 const run = promisify(execFile);
 
@@ -46,21 +47,9 @@ export function recordingLogger(): Logger & { lines: LogLine[]; at(level: keyof 
 	};
 }
 
-/** Polls condition until it holds; fails with `what` and the last detail when the deadline passes. */
-export async function waitFor(
-	condition: () => boolean | Promise<boolean>,
-	what: string,
-	timeoutMs = 15_000,
-	detail?: () => string,
-): Promise<void> {
-	const deadline = Date.now() + timeoutMs;
-	for (;;) {
-		if (await condition()) return;
-		if (Date.now() > deadline) {
-			throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${detail ? ` (${detail()})` : ""}`);
-		}
-		await new Promise((resolve) => setTimeout(resolve, 10));
-	}
+/** Polls condition until it holds; fails with `what` and the detail when the deadline passes. */
+export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000, detail?: () => string): Promise<void> {
+	await waitUntil(condition, { message: what, timeoutMs, intervalMs: 10, detail });
 }
 
 /**

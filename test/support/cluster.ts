@@ -9,6 +9,12 @@ import * as os from "os";
 import * as path from "path";
 import { randomBytes } from "crypto";
 import { ServiceBroker } from "moleculer";
+import { waitFor as waitOften, type WaitOptions } from "./wait";
+
+/** waitFor with a gentler default poll (100 ms): the probes here are calls across processes. */
+export function waitFor<T>(probe: () => T | Promise<T>, options: WaitOptions): Promise<NonNullable<T>> {
+	return waitOften(probe, { intervalMs: 100, ...options });
+}
 
 export const NATS_URL = process.env.TEST_NATS_URL ?? "nats://127.0.0.1:4222";
 export const AMQP_URL = process.env.TEST_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
@@ -16,23 +22,6 @@ const ROOT = path.resolve(__dirname, "..", "..");
 
 export function uniqueName(prefix: string): string {
 	return `${prefix}-${randomBytes(4).toString("hex")}`;
-}
-
-export async function waitFor<T>(probe: () => T | Promise<T>, options: { timeoutMs: number; message: string; intervalMs?: number }): Promise<NonNullable<T>> {
-	const deadline = Date.now() + options.timeoutMs;
-	let last: unknown;
-	for (;;) {
-		try {
-			const value = await probe();
-			if (value) return value as NonNullable<T>;
-		} catch (err) {
-			last = err;
-		}
-		if (Date.now() > deadline) {
-			throw new Error(`timed out after ${options.timeoutMs} ms: ${options.message}${last ? ` (last error: ${(last as Error).message})` : ""}`);
-		}
-		await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 100));
-	}
 }
 
 export interface NodeOptions {

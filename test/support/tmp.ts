@@ -5,6 +5,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import Database = require("better-sqlite3");
 import { Store, type StoreOptions } from "../../lib/store/store";
 
 export interface TempDir {
@@ -33,4 +34,14 @@ export function tempDir(prefix = "keyhive-unit-"): TempDir {
 			fs.rmSync(dir, { recursive: true, force: true });
 		},
 	};
+}
+
+/** Runs SQL on a store's file through a second, independent connection (real SQLite, for fault injection). */
+export function onFile(file: string, sql: string): void {
+	const db = new Database(file);
+	try {
+		db.exec(sql);
+	} finally {
+		db.close();
+	}
 }

@@ -1,5 +1,5 @@
 /**
- * Polling helpers for unit tests: wait for a condition with a deadline instead
+ * Polling helpers for tests: wait for a condition with a deadline instead
  * of sleeping a fixed time and hoping.
  */
 
@@ -14,15 +14,24 @@ export interface WaitOptions {
 	detail?: () => string;
 }
 
-/** Resolves once predicate() holds; rejects with the message when the deadline passes. */
-export async function waitFor(predicate: () => boolean | Promise<boolean>, options: WaitOptions = {}): Promise<void> {
+/**
+ * Resolves with probe()'s first truthy value; rejects with the message when the
+ * deadline passes (a probe that throws counts as not yet, its last error is shown).
+ */
+export async function waitFor<T>(probe: () => T | Promise<T>, options: WaitOptions = {}): Promise<NonNullable<T>> {
 	const timeoutMs = options.timeoutMs ?? 5000;
 	const interval = options.intervalMs ?? 5;
 	const deadline = Date.now() + timeoutMs;
+	let last: unknown;
 	for (;;) {
-		if (await predicate()) return;
+		try {
+			const value = await probe();
+			if (value) return value as NonNullable<T>;
+		} catch (err) {
+			last = err;
+		}
 		if (Date.now() > deadline) {
-			const detail = options.detail ? ` (${options.detail()})` : "";
+			const detail = options.detail ? ` (${options.detail()})` : last ? ` (last error: ${(last as Error).message})` : "";
 			throw new Error(`timed out after ${timeoutMs} ms waiting for ${options.message ?? "a condition"}${detail}`);
 		}
 		await sleep(interval);

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import { after, describe, it } from "node:test";
-import Database = require("better-sqlite3");
 import { LagHistogram } from "../../lib/actors/lag";
 import { findOverlaps, parsePerformLog, PerformLog, type PerformRecord } from "../../lib/actors/perform-log";
 import { ActorRuntime, type RuntimeOptions } from "../../lib/actors/runtime";
@@ -10,7 +9,7 @@ import { TimerWheel, type WheelEntry } from "../../lib/actors/wheel";
 import { Ring } from "../../lib/ring";
 import { Store } from "../../lib/store/store";
 import type { View } from "../../lib/topology/topology";
-import { tempDir } from "../support/tmp";
+import { tempDir, onFile } from "../support/tmp";
 import { deferred, isSettled, sleep, turns, waitFor, type Deferred } from "../support/wait";
 
 const tmp = tempDir("keyhive-actors-");
@@ -707,15 +706,6 @@ describe("ActorRuntime: restart", () => {
 });
 
 describe("ActorRuntime: commit failures (fault injected with a SQLite trigger)", () => {
-	function onFile(file: string, sql: string): void {
-		const db = new Database(file);
-		try {
-			db.exec(sql);
-		} finally {
-			db.close();
-		}
-	}
-
 	it(
 		"a perform whose commit fails does not hold back other keys",
 		async () => {

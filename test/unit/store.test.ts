@@ -1,9 +1,8 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import Database = require("better-sqlite3");
 import { AppendError, validateAppend } from "../../lib/store/append";
 import { Store, type StoredMessage } from "../../lib/store/store";
-import { tempDir } from "../support/tmp";
+import { onFile, tempDir } from "../support/tmp";
 
 const tmp = tempDir("keyhive-store-");
 after(() => tmp.cleanup());
@@ -18,15 +17,6 @@ function msg(id: string, key: string, payload = `p-${id}`) {
 	return { id, key, payload };
 }
 
-/** Runs SQL on the store's file through a second, independent connection (real SQLite, for fault injection). */
-function onFile(file: string, sql: string): void {
-	const db = new Database(file);
-	try {
-		db.exec(sql);
-	} finally {
-		db.close();
-	}
-}
 
 const FAIL_BOOM = `CREATE TRIGGER IF NOT EXISTS fail_boom BEFORE INSERT ON outbox WHEN NEW.body = '"boom"'
 	BEGIN SELECT RAISE(ABORT, 'injected failure'); END;`;
