@@ -21,8 +21,14 @@ import type { ActorBehaviour, ActorSpec } from "../lib/actors/types";
 import { Ring } from "../lib/ring";
 import { Store } from "../lib/store/store";
 import type { View } from "../lib/topology/topology";
-import { bytesPer, heapUsedAfterGc, log, numberArg, printJsonLine, printTable, requireGc, round, sleep, waitFor, watchGc, type Row } from "./support";
+import { checkArgs, bytesPer, heapUsedAfterGc, log, numberArg, printJsonLine, printTable, requireGc, round, sleep, waitFor, watchGc, type Row } from "./support";
 
+
+checkArgs(`npm run bench:actors [-- --actors N --seconds S]
+  --actors N    actors to spawn (default 1,000,000)
+  --seconds S   how long every actor performs once a second (default 20)
+Prints heap bytes per actor against a Map of plain objects, spawn time,
+performs/s and scheduler lag, then one line of JSON.`, ["actors", "seconds"]);
 const ACTORS = Math.floor(numberArg("actors", 1_000_000));
 const SECONDS = numberArg("seconds", 20);
 const WARMUP_S = Math.min(2, SECONDS / 2);

@@ -22,8 +22,15 @@ import type { ActorMessage, ActorSpec, PerformContext } from "../lib/actors/type
 import { readConfig } from "../lib/config";
 import { brokerOptions } from "../moleculer.config";
 import { keyhiveNode } from "../services/keyhive";
-import { log, numberArg, percentile, printJsonLine, printTable, round, sleep, waitFor } from "./support";
+import { checkArgs, log, numberArg, percentile, printJsonLine, printTable, round, sleep, waitFor } from "./support";
 
+
+checkArgs(`npm run bench:ingest [-- --messages N --actors N --seconds S --rate R]
+  --messages N  messages for the throughput runs (default 100,000)
+  --actors N    actors live on the keyhive node (default 1,000,000)
+  --seconds S   length of the steady-rate latency run (default 10)
+  --rate R      messages per second in that run (default 2,000)
+Needs RabbitMQ (AMQP_URL, default amqp://guest:guest@127.0.0.1:5672).`, ["messages", "actors", "seconds", "rate"]);
 const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 const MESSAGES = numberArg("messages", 100_000);
 const ACTORS = numberArg("actors", 1_000_000);

@@ -7,6 +7,25 @@ import { PerformanceObserver, constants as perfConstants } from "perf_hooks";
 
 // ---- command line -----------------------------------------------------------
 
+/**
+ * Checks the command line before a bench starts: --help prints usage and exits 0;
+ * a flag that is not one of `known` prints one error line and exits 2.
+ */
+export function checkArgs(usage: string, known: readonly string[], argv: readonly string[] = process.argv.slice(2)): void {
+	if (argv.includes("--help") || argv.includes("-h")) {
+		process.stdout.write(`${usage.trim()}\n`);
+		process.exit(0);
+	}
+	for (const arg of argv) {
+		if (!arg.startsWith("--")) continue;
+		const name = arg.slice(2).split("=")[0];
+		if (!known.includes(name)) {
+			process.stderr.write(`unknown option --${name}; known: ${known.map((k) => `--${k}`).join(", ")} (--help for usage)\n`);
+			process.exit(2);
+		}
+	}
+}
+
 /** The number after --name (or --name=N) on the command line, else fallback. */
 export function numberArg(name: string, fallback: number, argv: readonly string[] = process.argv.slice(2)): number {
 	for (let i = 0; i < argv.length; i++) {
