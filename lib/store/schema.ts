@@ -3,7 +3,8 @@
  * something about a key has that key, so a key's messages, actor state and
  * processed ids can be shipped together when the key moves.
  */
-export const SCHEMA_VERSION = 1;
+/** 2: message and outbox seqs are AUTOINCREMENT (never reused). No file of version 1 was ever released. */
+export const SCHEMA_VERSION = 2;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (

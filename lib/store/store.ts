@@ -159,7 +159,10 @@ export class Store {
 		if (!row) {
 			this.db.prepare("INSERT INTO meta (name, value) VALUES ('schema', ?)").run(String(SCHEMA_VERSION));
 		} else if (Number(row.value) !== SCHEMA_VERSION) {
-			throw new Error(`${this.file} has schema version ${row.value}; this keyhive reads version ${SCHEMA_VERSION}`);
+			throw new Error(
+				`${this.file} has schema version ${row.value}; this keyhive reads version ${SCHEMA_VERSION}. ` +
+					`Drain it with the keyhive that wrote it (stop that node gracefully), or move the file away to start empty.`,
+			);
 		}
 	}
 
