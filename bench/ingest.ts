@@ -5,8 +5,10 @@
  *     (the broker's own speed on this machine);
  * (b) one keyhive node, with every actor live, taking N messages from the
  *     inbox to their results on the results queue;
- * both fed by the same publisher and timed the same way, from the first
- * publish to the last message consumed (a) or result received (b).
+ * (a2) the same broker work without keyhive: a bare consumer that publishes
+ *     one result per message with confirms and acks after them;
+ * all fed by the same publisher and timed the same way, from the first
+ * publish to the last message consumed (a) or result received (a2, b).
  * (c) publish → perform latency at a steady rate (and publish → result,
  *     which crosses the broker twice).
  * The node runs the demo worker's counting in a worker service that also
@@ -106,6 +108,52 @@ async function baseline(connection: amqp.ChannelModel): Promise<number> {
 	return MESSAGES / elapsed;
 }
 
+/**
+ * (a2) the same broker work as keyhive without keyhive: consume, publish one
+ * persistent result per message on a confirm channel, ack the inbox after the
+ * confirms (multiple ack), and time it to the last result received.
+ */
+async function pipelineBaseline(connection: amqp.ChannelModel): Promise<number> {
+	const inbox = `bench-bare2-${process.pid}`;
+	const results = `bench-bare2-results-${process.pid}`;
+	const consumer = await connection.createConfirmChannel();
+	await consumer.assertQueue(inbox, { durable: true });
+	await consumer.assertQueue(results, { durable: true });
+	await consumer.prefetch(1000);
+	let unacked: amqp.ConsumeMessage[] = [];
+	const flush = async () => {
+		const batch = unacked;
+		unacked = [];
+		if (batch.length === 0) return;
+		await consumer.waitForConfirms();
+		consumer.ack(batch[batch.length - 1], true);
+	};
+	await consumer.consume(inbox, (msg) => {
+		if (!msg) return;
+		consumer.sendToQueue(results, Buffer.from(`{"id":"${msg.properties.messageId}"}`), { persistent: true, messageId: msg.properties.messageId });
+		unacked.push(msg);
+		if (unacked.length === 1) setTimeout(() => void flush(), 5);
+		else if (unacked.length >= 500) void flush();
+	});
+	const reader = await connection.createChannel();
+	let received = 0;
+	await reader.consume(results, (msg) => {
+		if (!msg) return;
+		received++;
+		reader.ack(msg);
+	});
+	const publisher = await connection.createConfirmChannel();
+	const started = performance.now();
+	await publish(publisher, inbox, 0, MESSAGES);
+	await waitFor(() => received >= MESSAGES, 300_000, 2, "the bare pipeline's results");
+	const elapsed = (performance.now() - started) / 1000;
+	await publisher.waitForConfirms();
+	await reader.deleteQueue(results);
+	await reader.deleteQueue(inbox);
+	await Promise.all([consumer.close().catch(() => undefined), reader.close(), publisher.close()]);
+	return MESSAGES / elapsed;
+}
+
 async function startKeyhive(dir: string, queue: string, results: string): Promise<ServiceBroker> {
 	const config = readConfig({ ...process.env, NODEID: "bench", KEYHIVE_DATA_DIR: dir, KEYHIVE_ACTORS: String(ACTORS), KEYHIVE_QUEUE: queue, KEYHIVE_RESULTS_QUEUE: results, AMQP_URL, TRANSPORTER: "" });
 	const broker = new ServiceBroker({ ...brokerOptions(config), logger: false });
@@ -125,6 +173,8 @@ async function main(): Promise<void> {
 	const connection = await amqp.connect(AMQP_URL);
 	log(`(a) bare amqplib consumer, ${MESSAGES.toLocaleString()} messages`);
 	const bareRate = await baseline(connection);
+	log(`(a2) bare consume → publish result → ack, ${MESSAGES.toLocaleString()} messages`);
+	const pipelineRate = await pipelineBaseline(connection);
 
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-ingest-"));
 	const queue = `bench-inbox-${process.pid}`;
@@ -145,9 +195,15 @@ async function main(): Promise<void> {
 	});
 	const publisher = await connection.createConfirmChannel();
 	const started = performance.now();
+	const probe = process.env.BENCH_PROBE ? setInterval(async () => {
+		const i = (await broker.call("ingest.status")) as Record<string, unknown>;
+		const w = (await broker.call("worker.stats")) as Record<string, unknown>;
+		log(`t=${Math.round(performance.now() - started)} ingested=${i.ingested} processed=${w.processed} busy=${w.busy} pending=${w.pending} outbox=${i.outbox} results=${received.size} bp=${i.backpressured}`);
+	}, 500) : undefined;
 	await publish(publisher, queue, 0, MESSAGES);
 	await waitFor(() => received.size >= MESSAGES, 600_000, 5, "keyhive results");
 	const keyhiveRate = MESSAGES / ((performance.now() - started) / 1000);
+	clearInterval(probe);
 
 	log(`(c) latency at ${RATE} msg/s for ${SECONDS} s`);
 	const sentAt = new Map<string, number>();
@@ -182,6 +238,8 @@ async function main(): Promise<void> {
 		{ figure: "(a) bare amqplib consume + ack", value: round(bareRate, 0), unit: "msg/s" },
 		{ figure: "(b) keyhive publish → result", value: round(keyhiveRate, 0), unit: "msg/s" },
 		{ figure: "ratio (b)/(a)", value: round(ratio, 2), target: "≥ 0.8", pass: ratio >= 0.8 },
+		{ figure: "(a2) bare consume → result → ack", value: round(pipelineRate, 0), unit: "msg/s" },
+		{ figure: "ratio (b)/(a2): keyhive's own cost", value: round(keyhiveRate / pipelineRate, 2) },
 		{ figure: `(c) steady rate achieved`, value: round(achievedRate, 0), unit: "msg/s" },
 		{ figure: "(c) publish → perform p50", value: round(p50, 1), unit: "ms" },
 		{ figure: "(c) publish → perform p99", value: round(p99, 1), unit: "ms", target: "≤ 100", pass: p99 <= 100 },
@@ -195,6 +253,8 @@ async function main(): Promise<void> {
 		bareMsgPerSec: round(bareRate, 0),
 		keyhiveMsgPerSec: round(keyhiveRate, 0),
 		ratio: round(ratio, 3),
+		barePipelineMsgPerSec: round(pipelineRate, 0),
+		ratioToPipeline: round(keyhiveRate / pipelineRate, 3),
 		steadyRate: round(achievedRate, 0),
 		performLatencyP50Ms: round(p50, 1),
 		performLatencyP99Ms: round(p99, 1),
