@@ -145,6 +145,12 @@ export class ActorRuntime implements TopologyParticipant {
 	private view: View | null = null;
 	private state: TopologyState = "down";
 	private settled = false;
+	/** Members of the last view this node settled on (null before the first). */
+	private settledMembers: readonly string[] | null = null;
+	/** A row of an owned key without an actor arrived before the settle and was left in the store. */
+	private skippedUnsettled = false;
+	/** Ids of actors released since the last settle because their key moved (a later view may give them back). */
+	private readonly movedSinceSettle = new Set<string>();
 	private timer: NodeJS.Timeout | null = null;
 	private sweepTimer: NodeJS.Timeout | null = null;
 	private pumpScheduled = false;
@@ -209,7 +215,17 @@ export class ActorRuntime implements TopologyParticipant {
 	onSettled(view: View): void {
 		if (this.view !== view) return;
 		this.settled = true;
-		void this.activateOwned(view).then(() => {
+		const before = this.settledMembers;
+		this.settledMembers = view.members;
+		// Consistent hashing moves keys only to members that are new: a node that was a member of the last
+		// settled view, with no member gone since and no key given away in a view in between coming back,
+		// owns nothing new, so walking every spec would only cost time.
+		let cameBack = false;
+		for (const id of this.movedSinceSettle) if (this.owns(id)) cameBack = true;
+		this.movedSinceSettle.clear();
+		const mayGain = before === null || !before.includes(this.self) || before.some((m) => !view.members.includes(m)) || cameBack;
+		const activation = mayGain ? this.activateOwned(view) : Promise.resolve(this.rescanIfSkipped());
+		void activation.then(() => {
 			for (const resolve of this.readyWaiters.splice(0)) resolve();
 		});
 	}
@@ -242,6 +258,7 @@ export class ActorRuntime implements TopologyParticipant {
 		actor.flags |= RELEASED;
 		this.wheel.cancel(actor);
 		if (actor.flags & LEAVING) this.leavingCount--;
+		if (reason === "moved") this.movedSinceSettle.add(actor.id);
 		const mailbox = this.mailboxes.get(actor);
 		if (mailbox) {
 			for (const row of mailbox) this.dealt.delete(row.seq);
@@ -297,8 +314,14 @@ export class ActorRuntime implements TopologyParticipant {
 		return actor;
 	}
 
+	/** Rows of owned keys without an actor waited for the settle: deal them now. */
+	private rescanIfSkipped(): void {
+		if (this.skippedUnsettled) this.rescan();
+	}
+
 	/** Deals every pending row not dealt yet (after a settle, rows for new keys wait in the store). */
 	private rescan(): void {
+		this.skippedUnsettled = false;
 		let after = 0;
 		for (;;) {
 			const rows = this.store.scan(after, 5000);
@@ -314,7 +337,11 @@ export class ActorRuntime implements TopologyParticipant {
 		for (const row of rows) {
 			let actor = this.actors.get(row.key);
 			if (!actor) {
-				if (!this.settled || !this.active || !this.owns(row.key)) continue;
+				if (!this.active || !this.owns(row.key)) continue;
+				if (!this.settled) {
+					this.skippedUnsettled = true;
+					continue;
+				}
 				actor = this.activateOnDemand(row.key);
 			}
 			if (actor.flags & LEAVING) continue;

@@ -909,3 +909,31 @@ describe("PerformLog", () => {
 		assert.deepEqual(findOverlaps([{ key: "k", node: "a", start: 0, end: 10, messages: 1 }, { key: "k", node: "b", start: 10, end: 20, messages: 1 }]), [], "touching is not overlapping");
 	});
 });
+
+describe("ActorRuntime: activation after a settle", () => {
+	it("walks the specs again only when this node can own new keys (not on a join, yes after a leave)", async () => {
+		let walks = 0;
+		const ids = Array.from({ length: 200 }, (_, i) => `spec_${i}`);
+		const rec = recorder((call) => ({ ok: call.payload }));
+		rec.behaviour.childrenSpecs = () => {
+			walks++;
+			return ids.map((id) => ({ id, payload: 0 }));
+		};
+		const { rt } = await runtime(rec.behaviour);
+		assert.equal(walks, 1);
+		const mine = (members: string[]) => ids.filter((id) => viewOf(members).ring.ownerOf(id) === "n1").length;
+		const settle = async (members: string[]) => {
+			const view = viewOf(members);
+			rt.onView(view);
+			await rt.handoff(view);
+			rt.onSettled(view);
+			await rt.whenReady();
+		};
+		await settle(["n1", "n2"]);
+		assert.equal(walks, 1, "a join gives n1 no new key: no walk");
+		assert.equal(rt.stats().actors, mine(["n1", "n2"]));
+		await settle(["n1"]);
+		assert.equal(walks, 2, "n2 left: n1 takes its keys");
+		assert.equal(rt.stats().actors, 200);
+	});
+});
