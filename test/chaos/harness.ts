@@ -10,8 +10,7 @@ import * as fs from "fs";
 import * as path from "path";
 import type { ServiceBroker } from "moleculer";
 import { parsePerformLog, type PerformRecord } from "../../lib/actors/perform-log";
-import { ServiceBroker as Broker } from "moleculer";
-import { AMQP_URL, NATS_URL, NodeProcess, tempDir, uniqueName, waitFor, waitForReady } from "../support/cluster";
+import { AMQP_URL, NodeProcess, observer, tempDir, uniqueName, waitFor, waitForReady } from "../support/cluster";
 import { deleteQueues, Producer, ResultsCollector } from "../support/traffic";
 import { activeConsumerOf } from "./rabbit";
 
@@ -35,25 +34,6 @@ export class Clock {
 	log(line: string, at?: number): void {
 		console.log(`${this.stamp(at)} ${line}`);
 	}
-}
-
-/**
- * Like observer() in test/support/cluster.ts, but it leaves SIGINT and SIGTERM to
- * the soak: a broker registers its own handlers that stop it and exit 0, which
- * would cut the soak's cleanup short and hide the interruption from its caller.
- */
-async function observer(namespace: string): Promise<ServiceBroker> {
-	const broker = new Broker({
-		nodeID: uniqueName("observer"),
-		namespace,
-		transporter: { type: "NATS", options: { url: NATS_URL } },
-		logger: false,
-		heartbeatInterval: 1,
-		heartbeatTimeout: 2,
-		skipProcessEventRegistration: true,
-	});
-	await broker.start();
-	return broker;
 }
 
 export function seconds(ms: number): string {
@@ -115,7 +95,8 @@ export class SoakCluster {
 	}
 
 	async open(): Promise<void> {
-		this.broker = await observer(this.namespace);
+		// The soak handles SIGINT and SIGTERM itself: it must clean up and report the interruption.
+		this.broker = await observer(this.namespace, { ownSignals: true });
 		await this.results.start();
 	}
 

@@ -13,7 +13,7 @@ import * as net from "net";
 import * as path from "path";
 import { after, before, describe, it } from "node:test";
 import { ServiceBroker } from "moleculer";
-import { NodeProcess, tempDir, uniqueName, waitFor, waitForReady } from "../support/cluster";
+import { NodeProcess, observer as observe, tempDir, uniqueName, waitFor, waitForReady } from "../support/cluster";
 
 const NATS_SERVER = process.env.TEST_NATS_SERVER ?? "/usr/sbin/nats-server";
 const NATS_USER = "keyhive";
@@ -89,19 +89,6 @@ class AuthNats {
 	}
 }
 
-/** observer() of test/support/cluster.ts, on a given transporter URL (credentials included). */
-async function observerAt(url: string, namespace: string): Promise<ServiceBroker> {
-	const broker = new ServiceBroker({
-		nodeID: uniqueName("observer"),
-		namespace,
-		transporter: { type: "NATS", options: { url } },
-		logger: false,
-		heartbeatInterval: 1,
-		heartbeatTimeout: 2,
-	});
-	await broker.start();
-	return broker;
-}
 
 interface MembersReply {
 	view: string;
@@ -163,7 +150,7 @@ describe("a cluster behind NATS credentials", () => {
 	it("two nodes with the right password form a 2-member cluster", async () => {
 		const good = [node("s1", password), node("s2", password)];
 		for (const n of good) n.start();
-		observer = await observerAt(nats.url(NATS_USER, password), name);
+		observer = await observe(name, { url: nats.url(NATS_USER, password) });
 		await waitForReady(observer, ["s1", "s2"], ["s1", "s2"], 30_000).catch((err) => {
 			throw new Error(`${(err as Error).message}\n${logs()}`);
 		});

@@ -126,15 +126,19 @@ export function tempDir(prefix: string): string {
 	return fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
 }
 
-/** A broker that joins the cluster to observe and call it, without any keyhive service. */
-export async function observer(namespace: string): Promise<ServiceBroker> {
+/**
+ * A broker that joins the cluster to observe and call it, without any keyhive service.
+ * ownSignals: leave SIGINT/SIGTERM to the caller (a broker's own handlers stop it and exit 0).
+ */
+export async function observer(namespace: string, options: { url?: string; ownSignals?: boolean } = {}): Promise<ServiceBroker> {
 	const broker = new ServiceBroker({
 		nodeID: uniqueName("observer"),
 		namespace,
-		transporter: { type: "NATS", options: { url: NATS_URL } },
+		transporter: { type: "NATS", options: { url: options.url ?? NATS_URL } },
 		logger: false,
 		heartbeatInterval: 1,
 		heartbeatTimeout: 2,
+		skipProcessEventRegistration: options.ownSignals ?? false,
 	});
 	await broker.start();
 	return broker;
