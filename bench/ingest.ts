@@ -195,15 +195,9 @@ async function main(): Promise<void> {
 	});
 	const publisher = await connection.createConfirmChannel();
 	const started = performance.now();
-	const probe = process.env.BENCH_PROBE ? setInterval(async () => {
-		const i = (await broker.call("ingest.status")) as Record<string, unknown>;
-		const w = (await broker.call("worker.stats")) as Record<string, unknown>;
-		log(`t=${Math.round(performance.now() - started)} ingested=${i.ingested} processed=${w.processed} busy=${w.busy} pending=${w.pending} outbox=${i.outbox} results=${received.size} bp=${i.backpressured}`);
-	}, 500) : undefined;
 	await publish(publisher, queue, 0, MESSAGES);
 	await waitFor(() => received.size >= MESSAGES, 600_000, 5, "keyhive results");
 	const keyhiveRate = MESSAGES / ((performance.now() - started) / 1000);
-	clearInterval(probe);
 
 	log(`(c) latency at ${RATE} msg/s for ${SECONDS} s`);
 	const sentAt = new Map<string, number>();
