@@ -161,14 +161,14 @@ export class KeyhiveNode {
 			const started = Date.now();
 			for (const hook of this.beforeLeave) await hook();
 			let timer: NodeJS.Timeout | undefined;
-			const timedOut = new Promise<boolean>((resolve) => {
+			const deadline = new Promise<boolean>((resolve) => {
 				timer = setTimeout(() => resolve(true), this.config.leaveTimeoutMs);
 			});
 			// A node whose topology never started (its transporter never connected) owns no key and has nothing in flight.
-			const finished = this.topology.state === "down" ? false : await Promise.race([this.topology.leave().then(() => false), timedOut]);
+			const timedOut = this.topology.state === "down" ? false : await Promise.race([this.topology.leave().then(() => false), deadline]);
 			clearTimeout(timer);
 			const left = this.store.pendingCount;
-			if (finished) {
+			if (timedOut) {
 				this.logger.warn(`leave timed out after ${this.config.leaveTimeoutMs} ms; ${left} rows stay in ${this.store.file}`);
 			} else if (left > 0) {
 				this.logger.info(`left in ${Date.now() - started} ms; no other member to take them, so ${left} rows stay in ${this.store.file}`);
