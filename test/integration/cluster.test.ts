@@ -11,6 +11,7 @@ import type { ServiceBroker } from "moleculer";
 import { findOverlaps, parsePerformLog } from "../../lib/actors/perform-log";
 import { Ring } from "../../lib/ring";
 import { AMQP_URL, NodeProcess, observer, tempDir, uniqueName, waitFor, waitForReady } from "../support/cluster";
+import { freePort, NatsServer } from "../support/nats-server";
 import { deleteQueues, Producer, ResultsCollector } from "../support/traffic";
 import { isClean, summary, trace, verify, type PublishedMessage } from "../support/verify";
 
@@ -26,7 +27,11 @@ class TestCluster {
 	readonly nodes = new Map<string, NodeProcess>();
 	observer!: ServiceBroker;
 
-	constructor(env: Record<string, string> = {}) {
+	/** natsUrl: a NATS server of the test's own instead of the shared one. */
+	constructor(
+		env: Record<string, string> = {},
+		private readonly natsUrl?: string,
+	) {
 		this.env = {
 			NAMESPACE: this.name,
 			KEYHIVE_QUEUE: `${this.name}.inbox`,
@@ -34,13 +39,14 @@ class TestCluster {
 			KEYHIVE_ACTORS: "5000",
 			KEYHIVE_PERFORM_LOG: this.performLog,
 			AMQP_URL,
+			...(natsUrl ? { TRANSPORTER: natsUrl } : {}),
 			...env,
 		};
 		this.results = new ResultsCollector(AMQP_URL, this.env.KEYHIVE_RESULTS_QUEUE);
 	}
 
 	async open(): Promise<void> {
-		this.observer = await observer(this.name);
+		this.observer = await observer(this.name, { url: this.natsUrl });
 		await this.results.start();
 	}
 
@@ -191,5 +197,54 @@ describe("a node killed in the middle of a handoff", () => {
 		assert.ok(isClean(verdict), `${summary(verdict)}\n${cluster.logs()}`);
 		const n2 = (await cluster.observer.call("store.stats", {}, { nodeID: "n2" })) as { pending: number };
 		assert.equal(n2.pending, 0);
+	});
+});
+
+describe("the transporter going away and coming back", () => {
+	let nats: NatsServer;
+	let cluster: TestCluster;
+	before(async () => {
+		nats = new NatsServer(await freePort(), tempDir("nats"));
+		await nats.start();
+		// A majority of two: a node that loses sight of the other must stop, or both would own every key.
+		cluster = new TestCluster({ KEYHIVE_CONSENSUS: "2" }, nats.url());
+		await cluster.open();
+	});
+	after(async () => {
+		await cluster.close();
+		await nats.stop();
+	});
+
+	it("stops performing while NATS is down, loses nothing, and carries on once it is back", async () => {
+		const [t1, t2] = ["t1", "t2"].map((id) => cluster.node(id));
+		t1.start();
+		t2.start();
+		await cluster.ready(["t1", "t2"]);
+		const producer = cluster.producer();
+		await producer.start();
+		producer.startSteady(20, 100, 100);
+		try {
+			await sleep(2000);
+			const killedAt = Date.now();
+			await nats.stop("SIGKILL");
+			await sleep(12_000);
+			const restartedAt = Date.now();
+			await nats.start();
+			await cluster.ready(["t1", "t2"], 60_000);
+			await sleep(2000);
+			await producer.stopSteady();
+			const published = producer.published.length;
+			await waitFor(() => cluster.results.distinctIds() >= published, { timeoutMs: 60_000, message: `${published} results` });
+			const verdict = verify(producer.published, cluster.results.results);
+			assert.ok(isClean(verdict), `${summary(verdict)}\n${cluster.logs()}`);
+			const log = parsePerformLog(fs.readFileSync(cluster.performLog, "utf8"));
+			// Heartbeats time out within 2 × 2 s: from then until NATS is back, neither node may perform anything.
+			const quiet = log.filter((r) => r.start > killedAt + 6000 && r.start < restartedAt && r.messages > 0);
+			assert.deepEqual(quiet, [], "no perform while each node saw only itself");
+			assert.ok(log.some((r) => r.start > restartedAt), "performing again after NATS came back");
+			assert.deepEqual(findOverlaps(log), [], "no key on two nodes at once");
+		} finally {
+			await producer.close();
+		}
 	});
 });

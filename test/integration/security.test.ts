@@ -6,88 +6,16 @@
  * password (NATS or RabbitMQ).
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "child_process";
 import { randomBytes } from "crypto";
 import * as fs from "fs";
-import * as net from "net";
 import * as path from "path";
 import { after, before, describe, it } from "node:test";
 import { ServiceBroker } from "moleculer";
 import { NodeProcess, observer as observe, tempDir, uniqueName, waitFor, waitForReady } from "../support/cluster";
+import { freePort, NatsServer, type NatsAuth } from "../support/nats-server";
 
-const NATS_SERVER = process.env.TEST_NATS_SERVER ?? "/usr/sbin/nats-server";
 const NATS_USER = "keyhive";
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A port on loopback that nothing listens on right now. */
-async function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const server = net.createServer();
-		server.once("error", reject);
-		server.listen(0, "127.0.0.1", () => {
-			const { port } = server.address() as net.AddressInfo;
-			server.close(() => resolve(port));
-		});
-	});
-}
-
-function accepts(port: number): Promise<boolean> {
-	return new Promise((resolve) => {
-		const socket = net.connect(port, "127.0.0.1");
-		socket.once("connect", () => {
-			socket.destroy();
-			resolve(true);
-		});
-		socket.once("error", () => resolve(false));
-	});
-}
-
-type NatsAuth = { user: string; password: string } | { token: string };
-
-/** A nats-server of this test's own: loopback only, one user with a password (or one token). */
-class AuthNats {
-	readonly logFile: string;
-	private child: ChildProcess | null = null;
-
-	constructor(
-		readonly port: number,
-		dir: string,
-		private readonly auth: NatsAuth,
-	) {
-		this.logFile = path.join(dir, `nats-server-${port}.log`);
-	}
-
-	/** A TRANSPORTER for this server; user and password percent-encoded, as a URL needs. */
-	url(user: string, password: string, scheme = "nats"): string {
-		return `${scheme}://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${this.port}`;
-	}
-
-	async start(): Promise<void> {
-		const log = fs.openSync(this.logFile, "a");
-		const auth = "token" in this.auth ? ["--auth", this.auth.token] : ["--user", this.auth.user, "--pass", this.auth.password];
-		this.child = spawn(NATS_SERVER, ["-a", "127.0.0.1", "-p", String(this.port), ...auth], { stdio: ["ignore", log, log] });
-		fs.closeSync(log);
-		const child = this.child;
-		let failed: string | null = null;
-		child.once("error", (err) => (failed = `${NATS_SERVER} could not start (${err.message}); set TEST_NATS_SERVER to its path`));
-		child.once("exit", () => (failed ??= `nats-server exited: ${fs.readFileSync(this.logFile, "utf8")}`));
-		await waitFor(() => (failed ? Promise.reject(new Error(failed)) : accepts(this.port)), {
-			timeoutMs: 10_000,
-			message: `nats-server on 127.0.0.1:${this.port}`,
-		});
-	}
-
-	async stop(): Promise<void> {
-		const child = this.child;
-		if (!child || child.exitCode !== null) return;
-		const exited = new Promise((resolve) => child.once("exit", resolve));
-		child.kill("SIGTERM");
-		const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-		await exited;
-		clearTimeout(timer);
-		this.child = null;
-	}
-}
 
 
 interface MembersReply {
@@ -104,7 +32,7 @@ describe("a cluster behind NATS credentials", () => {
 	// RabbitMQ refuses this one: the nodes must say so without printing it (and no queue is made to clean up).
 	const amqpPassword = randomBytes(16).toString("hex");
 	const secrets = { "the NATS password": password, "the wrong NATS password": wrongPassword, "the RabbitMQ password": amqpPassword };
-	let nats: AuthNats;
+	let nats: NatsServer;
 	let observer: ServiceBroker | undefined;
 	const nodes: NodeProcess[] = [];
 	let bad: NodeProcess;
@@ -136,7 +64,7 @@ describe("a cluster behind NATS credentials", () => {
 	}
 
 	before(async () => {
-		nats = new AuthNats(await freePort(), dir, { user: NATS_USER, password });
+		nats = new NatsServer(await freePort(), dir, { user: NATS_USER, password });
 		await nats.start();
 	});
 
@@ -217,7 +145,7 @@ describe("credentials and TLS in TRANSPORTER", () => {
 	const specialPassword = `p@ss/w:rd+${randomBytes(6).toString("base64")}=`;
 	const token = randomBytes(16).toString("hex");
 	const tlsPassword = randomBytes(16).toString("hex");
-	const servers: AuthNats[] = [];
+	const servers: NatsServer[] = [];
 	const nodes = new Map<string, NodeProcess>();
 
 	function node(nodeID: string, transporter: string): NodeProcess {
@@ -238,8 +166,8 @@ describe("credentials and TLS in TRANSPORTER", () => {
 		return child;
 	}
 
-	async function server(auth: NatsAuth): Promise<AuthNats> {
-		const s = new AuthNats(await freePort(), dir, auth);
+	async function server(auth: NatsAuth): Promise<NatsServer> {
+		const s = new NatsServer(await freePort(), dir, auth);
 		servers.push(s);
 		await s.start();
 		return s;
