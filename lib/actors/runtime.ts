@@ -12,7 +12,7 @@
  * when idle (their rows then ship); keys newly owned start only when the view
  * is settled on every node.
  */
-import type { Commit, Headers, Store, StoredMessage } from "../store/store";
+import type { ActorRecord, Commit, Headers, Store, StoredMessage } from "../store/store";
 import type { TopologyParticipant, TopologyState, View } from "../topology/topology";
 import { LagHistogram } from "./lag";
 import { PerformLog } from "./perform-log";
@@ -607,7 +607,7 @@ export class ActorRuntime implements TopologyParticipant {
 		if (f.removed) {
 			this.dropMailbox(actor);
 			this.release(actor, f.removed);
-			if (f.removed === "replaced") this.adoptReplacement(f.commit.actors![1].id);
+			if (f.removed === "replaced") this.adoptReplacement(f.commit.actors![1]);
 			// Rows that waited behind the last perform activate the key again.
 			this.deal(this.store.messagesOf(actor.id).filter((r) => !this.dealt.has(r.seq)));
 			return;
@@ -630,15 +630,14 @@ export class ActorRuntime implements TopologyParticipant {
 	}
 
 	/** The new actor of a replace-with-id: started here if owned, else its record ships. */
-	private adoptReplacement(id: string): void {
-		const existing = this.actors.get(id);
-		if (existing) existing.payload = this.store.actor(id)!.payload;
-		if (this.owns(id) && this.settled && !this.actors.has(id)) {
-			const record = this.store.actor(id)!;
-			this.spawn(id, record.payload, record.timeout);
+	private adoptReplacement(record: ActorRecord): void {
+		const running = this.actors.get(record.id);
+		if (running) running.payload = record.payload;
+		if (!this.owns(record.id)) {
+			this.options.onForeignRecord?.(record.id);
+		} else if (!running && this.settled) {
+			this.spawn(record.id, record.payload, record.timeout);
 			this.rescan();
-		} else if (!this.owns(id)) {
-			this.options.onForeignRecord?.(id);
 		}
 	}
 

@@ -310,7 +310,7 @@ export class Store {
 				dropped += this.sql.deleteMessageById.run(p.id).changes;
 			}
 			for (const a of shipment.actors) {
-				this.sql.upsertActor.run(a.id, a.payload === undefined ? null : JSON.stringify(a.payload), a.timeout, a.deleted ? 1 : 0);
+				this.saveActor(a);
 			}
 			return { ...this.insertAll(shipment.messages, Date.now()), dropped };
 		})();
@@ -336,7 +336,7 @@ export class Store {
 				removed += this.sql.deleteMessage.run(d.seq).changes;
 			}
 			for (const a of work.actors ?? []) {
-				this.sql.upsertActor.run(a.id, a.payload === undefined ? null : JSON.stringify(a.payload), a.timeout, a.deleted ? 1 : 0);
+				this.saveActor(a);
 			}
 			for (const o of work.outbox ?? []) {
 				this.sql.insertOutbox.run(o.body, o.headers ? JSON.stringify(o.headers) : null, now);
@@ -344,6 +344,11 @@ export class Store {
 		})();
 		this.pending -= removed;
 		if (work.outbox && work.outbox.length > 0) for (const listener of this.outboxListeners) listener();
+	}
+
+	/** Inside a transaction: the actor's record as given (a tombstone when deleted). */
+	private saveActor(a: ActorRecord): void {
+		this.sql.upsertActor.run(a.id, a.payload === undefined ? null : JSON.stringify(a.payload), a.timeout, a.deleted ? 1 : 0);
 	}
 
 	/** Called after a commit that wrote outbox entries. */
