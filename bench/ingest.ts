@@ -24,6 +24,7 @@ import type { ActorMessage, ActorSpec, PerformContext } from "../lib/actors/type
 import { readConfig } from "../lib/config";
 import { brokerOptions } from "../moleculer.config";
 import { keyhiveNode } from "../services/keyhive";
+import { count } from "../services/worker.service";
 import { checkArgs, log, numberArg, percentile, printJsonLine, printTable, round, sleep, waitFor } from "./support";
 
 
@@ -55,12 +56,8 @@ const BenchWorker = {
 		},
 		perform(id: string, payload: unknown, messages: ActorMessage[], ctx: PerformContext) {
 			const now = performance.now();
-			let n = typeof payload === "number" ? payload : 0;
-			for (const m of messages) {
-				performedAt.set(m.id, now);
-				ctx.publish({ id: m.id, key: id, node: ctx.node, n: ++n });
-			}
-			return messages.length > 0 ? { replace: n } : { ok: n };
+			for (const m of messages) performedAt.set(m.id, now);
+			return count(id, payload, messages, ctx);
 		},
 	},
 };

@@ -33,8 +33,8 @@ const WorkerService = {
 	},
 };
 
-/** The demo's work: one more per message, and a result for each. */
-function count(id: string, payload: unknown, messages: ActorMessage[], ctx: PerformContext): PerformResult {
+/** The demo's work: one more per message, and a result for each (bench:ingest runs it too). */
+export function count(id: string, payload: unknown, messages: ActorMessage[], ctx: PerformContext): PerformResult {
 	let n = typeof payload === "number" ? payload : 0;
 	if (messages.length === 0) return { ok: n };
 	for (const message of messages) {
