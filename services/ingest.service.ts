@@ -27,7 +27,8 @@ const IngestService = {
 
 	actions: {
 		/**
-		 * Publishes through RabbitMQ (with confirms) when connected, else straight into this node's store.
+		 * Publishes through RabbitMQ (with confirms) when connected and the key travels in a header, else
+		 * straight into this node's store.
 		 * `published` counts messages sent; an id already seen is dropped later, by the store.
 		 */
 		publish: {
@@ -35,10 +36,11 @@ const IngestService = {
 			async handler(this: IngestThis, ctx: Context<{ messages: AppendMessage[] }>) {
 				const node = keyhiveNode(this.broker);
 				const messages = validateAppend({ messages: ctx.params.messages });
-				// Consuming means the inbox is declared; before that a publish would find no queue.
-				if (this.connection.isConnected && this.consumer.isConsuming) {
-					const keyHeader = node.config.keySource.kind === "header" ? node.config.keySource.name : "key";
-					const published = await publishBatch(this.connection, node.config.queue, messages.map((m) => ({ key: m.key, payload: m.payload, id: m.id })), undefined, keyHeader);
+				const source = node.config.keySource;
+				// Consuming means the inbox is declared; before that a publish would find no queue. A key taken from
+				// the routing key cannot travel this way: sent straight to the queue, every message's routing key is the queue's name.
+				if (source.kind === "header" && this.connection.isConnected && this.consumer.isConsuming) {
+					const published = await publishBatch(this.connection, node.config.queue, messages.map((m) => ({ key: m.key, payload: m.payload, id: m.id })), undefined, source.name);
 					return { via: "rabbitmq", published };
 				}
 				const result = node.store.append(messages);

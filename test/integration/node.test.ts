@@ -119,3 +119,23 @@ describe("a node fed by RabbitMQ", () => {
 		}
 	});
 });
+
+describe("ingest.publish with the key in the routing key", () => {
+	it("does not publish to the queue (its routing key would become every message's key): the store takes them", async () => {
+		const name = uniqueName("routing-key");
+		const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: tempDir(name), KEYHIVE_ACTORS: "10", KEYHIVE_KEY_FROM: "routingKey" };
+		const broker = await startNode("routing-key", env);
+		try {
+			await waitFor(async () => ((await broker.call("ingest.status")) as { consuming: boolean }).consuming, { timeoutMs: 15_000, message: "ingest consuming" });
+			const reply = (await broker.call("ingest.publish", { messages: [{ key: "key_3", payload: "x" }] })) as { via: string };
+			assert.equal(reply.via, "store");
+			await waitFor(async () => ((await broker.call("worker.get", { id: "key_3" })) as { payload: number } | null)?.payload === 1, {
+				timeoutMs: 10_000,
+				message: "key_3 to count its message",
+			});
+		} finally {
+			await broker.stop();
+			await deleteQueues(AMQP_URL, env.KEYHIVE_QUEUE, env.KEYHIVE_RESULTS_QUEUE);
+		}
+	});
+});
