@@ -9,6 +9,7 @@ import type { ActorBehaviour } from "./actors/types";
 import type { KeyhiveConfig } from "./config";
 import { Shipper } from "./store/shipper";
 import { Store, type Shipment } from "./store/store";
+import { NotOwnerError } from "./topology/not-owner-error";
 import { Topology, type TopologyParticipant, type TopologyState, type View } from "./topology/topology";
 
 export interface Logger {
@@ -28,13 +29,6 @@ export interface IngestCounters {
 	readonly ingested: number;
 	readonly deadLettered: number;
 	readonly backpressured: boolean;
-}
-
-export class NotOwnerError extends Error {
-	constructor(node: string, keys: string[]) {
-		super(`${node} does not own ${keys.slice(0, 3).join(", ")}${keys.length > 3 ? ` and ${keys.length - 3} more` : ""} in its view`);
-		this.name = "NotOwnerError";
-	}
 }
 
 export class KeyhiveNode {

@@ -145,7 +145,8 @@ export function DynamicManager(options: DynamicManagerOptions) {
 			const settings = this.settings as { actorTimeout: number };
 			this.keyhive().retain();
 			this.keyhive().attachRuntime(behaviourOf(this as unknown as Record<string, unknown>), {
-				defaultTimeout: settings.actorTimeout,
+				// settings.actorTimeout is Tarearbol's name: the periodic perform interval, not a timeout.
+				defaultInterval: settings.actorTimeout,
 			});
 		},
 

@@ -11,40 +11,33 @@
  * new view the actors whose key moved stop starting performs and are released
  * when idle (their rows then ship); keys newly owned start only when the view
  * is settled on every node.
+ *
+ * This class coordinates; the parts live beside it: Actor (actor.ts),
+ * Mailboxes, the TimerWheel, activation after a settle (activation.ts), what a
+ * perform's result means (perform-result.ts), retries (RetryPolicy), the
+ * CommitBatcher, InflightPerforms and the waiters.
  */
-import type { ActorRecord, Commit, Headers, Store, StoredMessage } from "../store/store";
+import type { ActorRecord, Store, StoredMessage } from "../store/store";
+import { NotOwnerError } from "../topology/not-owner-error";
 import type { TopologyParticipant, TopologyState, View } from "../topology/topology";
+import { activateOwned, SettleMemory, type ActivationHost } from "./activation";
+import { Actor, BACKOFF, BUSY, LEAVING, QUEUED, RELEASED } from "./actor";
+import { CommitBatcher, type Finished } from "./commit-batcher";
+import { InflightPerforms } from "./inflight";
 import { LagHistogram } from "./lag";
+import { Mailboxes } from "./mailboxes";
+import { Context } from "./perform-context";
 import { PerformLog } from "./perform-log";
-import type { ActorBehaviour, ActorMessage, ActorSpec, PerformContext, PerformResult, TerminateReason } from "./types";
+import { interpretResult, isEmptyCommit } from "./perform-result";
+import { RetryPolicy } from "./retry-policy";
+import type { ActorBehaviour, ActorMessage, PerformResult, TerminateReason } from "./types";
+import { KeyedWaiters, ResultWaiters, WaiterList } from "./waiters";
 import { TimerWheel } from "./wheel";
-
-const BUSY = 1;
-const LEAVING = 2;
-const BACKOFF = 4;
-const QUEUED = 8;
-/** Out of the Map: its wheel entry and queue slot are stale (checked instead of a Map lookup per perform). */
-const RELEASED = 16;
-
-class Actor {
-	id: string;
-	payload: unknown;
-	timeout: number;
-	due = 0;
-	flags = 0;
-	/** Seconds since the runtime started of the last perform, -1 if none. */
-	last = -1;
-
-	constructor(id: string, payload: unknown, timeout: number) {
-		this.id = id;
-		this.payload = payload;
-		this.timeout = timeout;
-	}
-}
 
 export interface ActorInfo {
 	id: string;
 	payload: unknown;
+	/** Periodic perform interval in ms (Tarearbol's name). */
 	timeout: number;
 	node: string;
 	busy: boolean;
@@ -69,10 +62,12 @@ export interface RuntimeOptions {
 	store: Store;
 	self: string;
 	behaviour: ActorBehaviour;
-	defaultTimeout?: number;
+	/** Periodic perform interval in ms of actors that name none. */
+	defaultInterval?: number;
 	maxAttempts?: number;
 	retryBaseMs?: number;
 	retryMaxMs?: number;
+	/** A perform that has not settled after this long is failed. */
 	performTimeoutMs?: number;
 	/** Messages per perform at most. */
 	maxBatch?: number;
@@ -86,80 +81,42 @@ export interface RuntimeOptions {
 	logger?: { info(msg: string): void; warn(msg: string): void; error(msg: string): void };
 }
 
-interface Finished {
-	actor: Actor;
-	rows: StoredMessage[];
-	result: unknown;
-	commit: Commit;
-	removed: TerminateReason | null;
-	failed: Error | null;
-	started: number;
-	update?: { payload: unknown; timeout: number } | null;
-}
-
-/** Longest stretch a long loop (activation) holds the event loop: well under the heartbeat timeout, long enough to keep locality. */
-const SLICE_MS = 200;
-
 const NO_MESSAGES: ActorMessage[] = Object.freeze([]) as unknown as ActorMessage[];
 
-class Context implements PerformContext {
-	readonly node: string;
-	readonly attempt: number;
-	outbox: { body: string; headers?: Headers | null }[] | null = null;
-
-	constructor(node: string, attempt: number) {
-		this.node = node;
-		this.attempt = attempt;
-	}
-
-	publish(body: unknown, headers?: Headers): void {
-		(this.outbox ??= []).push({ body: JSON.stringify(body ?? null), headers: headers ?? null });
-	}
-}
-
-export class ActorRuntime implements TopologyParticipant {
-	private readonly store: Store;
+export class ActorRuntime implements TopologyParticipant, ActivationHost {
+	readonly store: Store;
+	readonly behaviour: ActorBehaviour;
+	readonly defaultInterval: number;
 	private readonly self: string;
-	private readonly behaviour: ActorBehaviour;
-	private readonly defaultTimeout: number;
-	private readonly maxAttempts: number;
-	private readonly retryBaseMs: number;
-	private readonly retryMaxMs: number;
+	private readonly options: RuntimeOptions;
+	private readonly retry: RetryPolicy;
 	private readonly performTimeoutMs: number;
 	private readonly maxBatch: number;
 	private readonly json: boolean;
-	private readonly options: RuntimeOptions;
 	private readonly startedAt = Date.now();
 
 	private readonly actors = new Map<string, Actor>();
-	private readonly mailboxes = new Map<Actor, StoredMessage[]>();
-	/** Seqs of rows in a mailbox or in a perform. */
-	private readonly dealt = new Set<number>();
+	private readonly mailboxes = new Mailboxes<Actor>();
 	private readonly wheel: TimerWheel<Actor>;
 	private ready: Actor[] = [];
-	private finished: Finished[] = [];
-	private readonly inflight = new Map<Actor, { started: number; rows: StoredMessage[]; ctx: Context }>();
-	private readonly waiters = new Map<string, { resolve(v: unknown): void; reject(e: Error): void }>();
-	private readonly idleWaiters = new Map<Actor, (() => void)[]>();
-	private releaseWaiters: (() => void)[] = [];
+	private readonly inflight = new InflightPerforms<Actor>();
+	private readonly commits: CommitBatcher;
+	private readonly results = new ResultWaiters();
+	private readonly idleWaiters = new KeyedWaiters<Actor>();
+	private readonly releaseWaiters = new WaiterList();
+	private readonly readyWaiters = new WaiterList();
 	private view: View | null = null;
 	private state: TopologyState = "down";
 	private settled = false;
-	/** Members of the last view this node settled on (null before the first). */
-	private settledMembers: readonly string[] | null = null;
 	/** A row of an owned key without an actor arrived before the settle and was left in the store. */
 	private skippedUnsettled = false;
-	/** Ids of actors released since the last settle because their key moved (a later view may give them back). */
-	private readonly movedSinceSettle = new Set<string>();
-	private timer: NodeJS.Timeout | null = null;
-	private sweepTimer: NodeJS.Timeout | null = null;
+	private readonly settles = new SettleMemory();
+	private timers: NodeJS.Timeout[] = [];
 	private pumpScheduled = false;
-	private flushScheduled = false;
 	private busyCount = 0;
 	private leavingCount = 0;
 	private readonly lag = new LagHistogram();
 	private readonly performLog: PerformLog | null;
-	private readyWaiters: (() => void)[] = [];
 
 	performs = 0;
 	processed = 0;
@@ -172,23 +129,34 @@ export class ActorRuntime implements TopologyParticipant {
 		this.store = options.store;
 		this.self = options.self;
 		this.behaviour = options.behaviour;
-		this.defaultTimeout = options.defaultTimeout ?? 1000;
-		this.maxAttempts = options.maxAttempts ?? 5;
-		this.retryBaseMs = options.retryBaseMs ?? 100;
-		this.retryMaxMs = options.retryMaxMs ?? 30_000;
+		this.defaultInterval = options.defaultInterval ?? 1000;
+		this.retry = new RetryPolicy(options.maxAttempts ?? 5, options.retryBaseMs ?? 100, options.retryMaxMs ?? 30_000);
 		this.performTimeoutMs = options.performTimeoutMs ?? 30_000;
 		this.maxBatch = options.maxBatch ?? 100;
 		this.json = options.payloadFormat === "json";
 		this.wheel = new TimerWheel<Actor>(options.tickMs ?? 10);
 		this.performLog = options.performLog ? new PerformLog(options.performLog, options.self) : null;
+		this.commits = new CommitBatcher({
+			store: this.store,
+			performLog: this.performLog,
+			logger: options.logger,
+			committed: (f) => this.finish(f),
+			rejected: (f, error) => {
+				// A failure whose own commit failed leaves its rows as they were; a success becomes a failure.
+				if (f.failed) this.finish({ ...f, commit: {}, removed: null });
+				else this.fail(f.actor, f.rows, error, f.started);
+			},
+		});
 		this.store.onStored((rows) => this.deal(rows));
 	}
 
 	/** Starts the wheel; actors arrive with the first settled view. */
 	start(): void {
-		if (this.timer) return;
-		this.timer = setInterval(() => this.tick(), this.wheel.tickMs);
-		this.sweepTimer = setInterval(() => this.sweepTimeouts(), Math.min(1000, this.performTimeoutMs));
+		if (this.timers.length > 0) return;
+		this.timers = [
+			setInterval(() => this.tick(), this.wheel.tickMs),
+			setInterval(() => this.failOverduePerforms(), Math.min(1000, this.performTimeoutMs)),
+		];
 	}
 
 	// ---- topology participant -------------------------------------------
@@ -209,25 +177,18 @@ export class ActorRuntime implements TopologyParticipant {
 
 	handoff(view: View): Promise<void> {
 		if (this.view !== view || this.leavingCount === 0) return Promise.resolve();
-		return new Promise((resolve) => this.releaseWaiters.push(resolve));
+		return this.releaseWaiters.wait();
 	}
 
 	onSettled(view: View): void {
 		if (this.view !== view) return;
 		this.settled = true;
-		const before = this.settledMembers;
-		this.settledMembers = view.members;
-		// Consistent hashing moves keys only to members that are new: a node that was a member of the last
-		// settled view, with no member gone since and no key given away in a view in between coming back,
-		// owns nothing new, so walking every spec would only cost time.
-		let cameBack = false;
-		for (const id of this.movedSinceSettle) if (this.owns(id)) cameBack = true;
-		this.movedSinceSettle.clear();
-		const mayGain = before === null || !before.includes(this.self) || before.some((m) => !view.members.includes(m)) || cameBack;
-		const activation = mayGain ? this.activateOwned(view) : Promise.resolve(this.rescanIfSkipped());
-		void activation.then(() => {
-			for (const resolve of this.readyWaiters.splice(0)) resolve();
-		});
+		const activation = this.settles.settle(view, this.self, (id) => this.owns(id))
+			? activateOwned(this, view).then((complete) => {
+					if (complete) this.rescan();
+				})
+			: Promise.resolve(this.rescanIfSkipped());
+		void activation.then(() => this.readyWaiters.wakeAll());
 	}
 
 	/** Whether this node still holds the actor of key (its rows must not ship yet). */
@@ -235,12 +196,16 @@ export class ActorRuntime implements TopologyParticipant {
 		return this.actors.has(key);
 	}
 
-	private get active(): boolean {
-		return this.state === "rehashing" || this.state === "ready";
+	owns(key: string): boolean {
+		return this.view !== null && this.view.ring.ownerOf(key) === this.self;
 	}
 
-	private owns(key: string): boolean {
-		return this.view !== null && this.view.ring.ownerOf(key) === this.self;
+	isCurrent(view: View): boolean {
+		return this.view === view && this.state !== "stopped";
+	}
+
+	private get active(): boolean {
+		return this.state === "rehashing" || this.state === "ready";
 	}
 
 	/** Sticky: a leaving actor is released when idle even if a newer view gives its key back (it restarts from the store). */
@@ -252,65 +217,26 @@ export class ActorRuntime implements TopologyParticipant {
 		if (!(actor.flags & BUSY)) this.release(actor, "moved");
 	}
 
-	/** Drops an idle actor from memory; its state is already in the store. */
+	/** Drops an idle actor and its mailbox from memory; its state and rows are already in the store. */
 	private release(actor: Actor, reason: TerminateReason): void {
 		this.actors.delete(actor.id);
 		actor.flags |= RELEASED;
 		this.wheel.cancel(actor);
 		if (actor.flags & LEAVING) this.leavingCount--;
-		if (reason === "moved") this.movedSinceSettle.add(actor.id);
-		const mailbox = this.mailboxes.get(actor);
-		if (mailbox) {
-			for (const row of mailbox) this.dealt.delete(row.seq);
-			this.mailboxes.delete(actor);
-		}
+		if (reason === "moved") this.settles.moved(actor.id);
+		this.mailboxes.drop(actor);
 		this.behaviour.terminate?.(actor.id, reason, actor.payload);
-		this.notifyIdle(actor);
+		this.idleWaiters.wake(actor);
 		this.options.onRelease?.();
-		if (this.releaseWaiters.length > 0 && this.leavingCount === 0) {
-			for (const resolve of this.releaseWaiters.splice(0)) resolve();
-		}
+		if (this.leavingCount === 0) this.releaseWaiters.wakeAll();
 	}
 
-	/** Spawns the actors this node owns and does not hold yet: stored state first, then specs, then rows. */
-	private async activateOwned(view: View): Promise<void> {
-		// Read whole: a better-sqlite3 iterator left open across a yield would block the store.
-		const records = [...this.store.actors()];
-		const tombstones = new Set<string>();
-		const slice = new TimeSlice();
-		for (const record of records) {
-			if (slice.due() && !(await this.yieldFor(view, slice))) return;
-			if (this.actors.has(record.id) || !this.owns(record.id)) continue;
-			if (record.deleted) tombstones.add(record.id);
-			else this.spawn(record.id, record.payload, record.timeout);
-		}
-		const specs = this.behaviour.childrenSpecs ? await this.behaviour.childrenSpecs() : [];
-		if (this.view !== view || this.state === "stopped") return;
-		for (const spec of specs as Iterable<ActorSpec>) {
-			if (slice.due() && !(await this.yieldFor(view, slice))) return;
-			if (this.actors.has(spec.id) || tombstones.has(spec.id) || !this.owns(spec.id)) continue;
-			this.spawn(spec.id, spec.payload ?? null, spec.timeout ?? this.defaultTimeout);
-		}
-		this.rescan();
-	}
-
-	/**
-	 * Lets timers and I/O run in the middle of a long activation (heartbeats
-	 * must go out, or peers would think this node dead); false when the view
-	 * changed or the runtime stopped meanwhile.
-	 */
-	private async yieldFor(view: View, slice: TimeSlice): Promise<boolean> {
-		await new Promise((resolve) => setImmediate(resolve));
-		slice.restart();
-		return this.view === view && this.state !== "stopped";
-	}
-
-	private spawn(id: string, payload: unknown, timeout: number): Actor {
+	spawn(id: string, payload: unknown, interval: number): Actor {
 		const init = this.behaviour.init?.(id, payload);
-		const actor = new Actor(id, init === undefined ? payload : init, timeout);
+		const actor = new Actor(id, init === undefined ? payload : init, interval);
 		this.actors.set(id, actor);
 		// The first periodic perform falls anywhere in one interval, so a million actors spawned together do not all fire in one tick.
-		if (timeout > 0) this.wheel.schedule(actor, Math.random() * timeout, Date.now());
+		if (interval > 0) this.wheel.schedule(actor, Math.random() * interval, Date.now());
 		return actor;
 	}
 
@@ -326,7 +252,7 @@ export class ActorRuntime implements TopologyParticipant {
 		for (;;) {
 			const rows = this.store.scan(after, 5000);
 			if (rows.length === 0) break;
-			this.deal(rows.filter((row) => !this.dealt.has(row.seq)));
+			this.deal(rows.filter((row) => !this.mailboxes.isDealt(row.seq)));
 			after = rows[rows.length - 1].seq;
 		}
 	}
@@ -345,10 +271,7 @@ export class ActorRuntime implements TopologyParticipant {
 				actor = this.activateOnDemand(row.key);
 			}
 			if (actor.flags & LEAVING) continue;
-			let mailbox = this.mailboxes.get(actor);
-			if (!mailbox) this.mailboxes.set(actor, (mailbox = []));
-			insertByStamp(mailbox, row);
-			this.dealt.add(row.seq);
+			this.mailboxes.add(actor, row);
 			this.enqueue(actor);
 		}
 	}
@@ -357,8 +280,11 @@ export class ActorRuntime implements TopologyParticipant {
 		const record = this.store.actor(id);
 		if (record && !record.deleted) return this.spawn(id, record.payload, record.timeout);
 		const initial = this.behaviour.spawn?.(id) ?? {};
-		return this.spawn(id, initial.payload ?? null, initial.timeout ?? this.defaultTimeout);
+		// spawn()'s timeout is Tarearbol's name for the periodic interval.
+		return this.spawn(id, initial.payload ?? null, initial.timeout ?? this.defaultInterval);
 	}
+
+	// ---- scheduling --------------------------------------------------------
 
 	private enqueue(actor: Actor): void {
 		if (actor.flags & (BUSY | BACKOFF | QUEUED | LEAVING)) return;
@@ -408,13 +334,7 @@ export class ActorRuntime implements TopologyParticipant {
 	// ---- performing --------------------------------------------------------
 
 	private run(actor: Actor, now: number): void {
-		const mailbox = this.mailboxes.get(actor);
-		let rows: StoredMessage[] = [];
-		if (mailbox) {
-			rows = mailbox.length <= this.maxBatch ? mailbox : mailbox.slice(0, this.maxBatch);
-			if (rows === mailbox) this.mailboxes.delete(actor);
-			else mailbox.splice(0, rows.length);
-		}
+		const rows = this.mailboxes.take(actor, this.maxBatch);
 		actor.flags |= BUSY;
 		this.busyCount++;
 		this.wheel.cancel(actor);
@@ -431,18 +351,13 @@ export class ActorRuntime implements TopologyParticipant {
 			return;
 		}
 		if (result !== null && typeof result === "object" && typeof (result as Promise<unknown>).then === "function") {
-			const entry = { started: now, rows, ctx };
-			this.inflight.set(actor, entry);
+			const entry = this.inflight.track(actor, now, rows);
 			(result as Promise<PerformResult>).then(
 				(value) => {
-					if (this.inflight.get(actor) !== entry) return;
-					this.inflight.delete(actor);
-					this.complete(actor, rows, value, ctx, started);
+					if (this.inflight.settle(actor, entry)) this.complete(actor, rows, value, ctx, started);
 				},
 				(err) => {
-					if (this.inflight.get(actor) !== entry) return;
-					this.inflight.delete(actor);
-					this.fail(actor, rows, toError(err), started);
+					if (this.inflight.settle(actor, entry)) this.fail(actor, rows, toError(err), started);
 				},
 			);
 			return;
@@ -462,50 +377,11 @@ export class ActorRuntime implements TopologyParticipant {
 		return { id: row.id, key: row.key, payload, headers: row.headers, receivedAt: row.receivedAt, attempts: row.attempts };
 	}
 
-	/** Interprets a perform's return shape into what must be committed. */
 	private complete(actor: Actor, rows: StoredMessage[], value: PerformResult, ctx: Context, started: number): void {
-		const commit: Commit = {};
-		let result: unknown = value;
-		let removed: TerminateReason | null = null;
-		let changed = false;
-		let payload = actor.payload;
-		let timeout = actor.timeout;
-		if (value === "halt") {
-			removed = "halt";
-			result = undefined;
-			commit.actors = [{ id: actor.id, payload: actor.payload, timeout: actor.timeout, deleted: true }];
-		} else if (value !== null && typeof value === "object") {
-			const shape = value as Record<string, unknown>;
-			if ("replace" in shape) {
-				result = shape.replace;
-				if (typeof shape.id === "string" && shape.id !== actor.id) {
-					removed = "replaced";
-					commit.actors = [
-						{ id: actor.id, payload: actor.payload, timeout: actor.timeout, deleted: true },
-						{ id: shape.id, payload: shape.replace, timeout: actor.timeout, deleted: false },
-					];
-				} else {
-					payload = shape.replace;
-					changed = true;
-				}
-			} else if ("timeout" in shape && typeof shape.timeout === "number") {
-				timeout = Math.max(0, shape.timeout);
-				result = shape.result;
-				changed = true;
-			} else if ("ok" in shape) {
-				result = shape.ok;
-			}
-		}
-		const update = changed ? { payload, timeout } : null;
-		if (changed) commit.actors = [{ id: actor.id, payload, timeout, deleted: false }];
-		if (rows.length > 0) commit.done = rows.map((r) => ({ seq: r.seq, id: r.id, key: r.key }));
-		if (ctx.outbox) commit.outbox = ctx.outbox;
-		if (!commit.done && !commit.actors && !commit.outbox) {
-			this.finish({ actor, rows, result, commit, removed, failed: null, started, update });
-			return;
-		}
-		this.finished.push({ actor, rows, result, commit, removed, failed: null, started, update });
-		this.scheduleFlush();
+		const { commit, result, removed, update } = interpretResult(actor, value, rows, ctx.outbox);
+		const finished: Finished = { actor, rows, result, commit, removed, failed: null, started, update };
+		if (isEmptyCommit(commit)) this.finish(finished);
+		else this.commits.add(finished);
 	}
 
 	private fail(actor: Actor, rows: StoredMessage[], error: Error, started: number): void {
@@ -515,61 +391,7 @@ export class ActorRuntime implements TopologyParticipant {
 			this.finish({ actor, rows, result: undefined, commit: {}, removed: null, failed: error, started });
 			return;
 		}
-		const dying = rows.filter((r) => r.attempts + 1 >= this.maxAttempts);
-		const living = rows.filter((r) => r.attempts + 1 < this.maxAttempts);
-		const commit: Commit = {};
-		if (dying.length > 0) commit.dead = dying.map((r) => ({ seq: r.seq, reason: error.message || error.name }));
-		if (living.length > 0) commit.failed = living.map((r) => r.seq);
-		this.finished.push({ actor, rows, result: undefined, commit, removed: null, failed: error, started });
-		this.scheduleFlush();
-	}
-
-	private scheduleFlush(): void {
-		if (this.flushScheduled) return;
-		this.flushScheduled = true;
-		setImmediate(() => this.flush());
-	}
-
-	/** Commits every finished perform in one transaction, then lets their actors go on. */
-	private flush(): void {
-		this.flushScheduled = false;
-		const batch = this.finished;
-		if (batch.length === 0) return;
-		this.finished = [];
-		const merged: Commit = { done: [], failed: [], dead: [], actors: [], outbox: [] };
-		for (const f of batch) {
-			if (f.commit.done) merged.done!.push(...f.commit.done);
-			if (f.commit.failed) merged.failed!.push(...f.commit.failed);
-			if (f.commit.dead) merged.dead!.push(...f.commit.dead);
-			if (f.commit.actors) merged.actors!.push(...f.commit.actors);
-			if (f.commit.outbox) merged.outbox!.push(...f.commit.outbox);
-		}
-		try {
-			this.store.commit(merged);
-		} catch (err) {
-			this.options.logger?.error(`commit of ${batch.length} performs failed: ${(err as Error).message}`);
-			const ok: Finished[] = [];
-			for (const f of batch) {
-				try {
-					this.store.commit(f.commit);
-					ok.push(f);
-				} catch (one) {
-					if (f.failed) {
-						this.finish({ ...f, commit: {}, removed: null });
-					} else {
-						this.fail(f.actor, f.rows, toError(one), f.started);
-					}
-				}
-			}
-			for (const f of ok) this.finish(f);
-			return;
-		}
-		const ended = this.performLog ? this.performLog.now() : 0;
-		for (const f of batch) {
-			if (this.performLog && f.rows.length > 0) this.performLog.record(f.actor.id, f.started, ended, f.rows.length);
-			this.finish(f);
-		}
-		this.performLog?.flush();
+		this.commits.add({ actor, rows, result: undefined, commit: this.retry.failureCommit(rows, error), removed: null, failed: error, started });
 	}
 
 	/** After a perform is over (and committed, when it had something to commit). */
@@ -577,56 +399,49 @@ export class ActorRuntime implements TopologyParticipant {
 		const { actor, rows } = f;
 		actor.flags &= ~BUSY;
 		this.busyCount--;
-		for (const row of rows) this.dealt.delete(row.seq);
-		if (f.failed) {
-			const deadSeqs = new Set((f.commit.dead ?? []).map((d) => d.seq));
-			this.deadLettered += deadSeqs.size;
-			const back: StoredMessage[] = [];
-			for (const row of rows) {
-				if (deadSeqs.has(row.seq)) this.rejectWaiter(row.id, f.failed);
-				else {
-					row.attempts++;
-					back.push(row);
-				}
-			}
-			if (back.length > 0) {
-				const mailbox = this.mailboxes.get(actor) ?? [];
-				this.mailboxes.set(actor, back.concat(mailbox));
-				for (const row of back) this.dealt.add(row.seq);
-				actor.flags |= BACKOFF;
-				this.wheel.schedule(actor, this.backoff(back[0].attempts), Date.now());
-			}
-		} else {
+		this.mailboxes.done(rows);
+		if (f.failed) this.retryOrDeadLetter(actor, rows, f.failed, f.commit.dead);
+		else {
 			if (f.update) {
 				actor.payload = f.update.payload;
-				actor.timeout = f.update.timeout;
+				actor.interval = f.update.interval;
 			}
 			this.processed += rows.length;
-			for (const row of rows) this.resolveWaiter(row.id, f.result);
+			for (const row of rows) this.results.resolve(row.id, f.result);
 		}
 		if (f.removed) {
-			this.dropMailbox(actor);
 			this.release(actor, f.removed);
 			if (f.removed === "replaced") this.adoptReplacement(f.commit.actors![1]);
 			// Rows that waited behind the last perform activate the key again.
-			this.deal(this.store.messagesOf(actor.id).filter((r) => !this.dealt.has(r.seq)));
+			this.deal(this.store.messagesOf(actor.id).filter((r) => !this.mailboxes.isDealt(r.seq)));
 			return;
 		}
 		if (actor.flags & LEAVING) {
 			this.release(actor, "moved");
 			return;
 		}
-		this.notifyIdle(actor);
+		this.idleWaiters.wake(actor);
 		if (actor.flags & BACKOFF) return;
 		if (this.mailboxes.has(actor)) this.enqueue(actor);
-		else if (actor.timeout > 0) this.wheel.schedule(actor, actor.timeout, Date.now());
+		else if (actor.interval > 0) this.wheel.schedule(actor, actor.interval, Date.now());
 	}
 
-	private dropMailbox(actor: Actor): void {
-		const mailbox = this.mailboxes.get(actor);
-		if (!mailbox) return;
-		for (const row of mailbox) this.dealt.delete(row.seq);
-		this.mailboxes.delete(actor);
+	/** A failed perform's dead rows reject their callers; the others go back to the mailbox after a backoff. */
+	private retryOrDeadLetter(actor: Actor, rows: StoredMessage[], error: Error, dead: { seq: number }[] | undefined): void {
+		const deadSeqs = new Set((dead ?? []).map((d) => d.seq));
+		this.deadLettered += deadSeqs.size;
+		const back: StoredMessage[] = [];
+		for (const row of rows) {
+			if (deadSeqs.has(row.seq)) this.results.reject(row.id, error);
+			else {
+				row.attempts++;
+				back.push(row);
+			}
+		}
+		if (back.length === 0) return;
+		this.mailboxes.putBack(actor, back);
+		actor.flags |= BACKOFF;
+		this.wheel.schedule(actor, this.retry.backoffMs(back[0].attempts), Date.now());
 	}
 
 	/** The new actor of a replace-with-id: started here if owned, else its record ships. */
@@ -641,50 +456,16 @@ export class ActorRuntime implements TopologyParticipant {
 		}
 	}
 
-	private backoff(attempts: number): number {
-		return Math.min(this.retryBaseMs * 2 ** Math.max(0, attempts - 1), this.retryMaxMs);
-	}
-
-	private sweepTimeouts(): void {
-		const now = Date.now();
-		for (const [actor, entry] of this.inflight) {
-			if (now - entry.started < this.performTimeoutMs) continue;
-			this.inflight.delete(actor);
+	private failOverduePerforms(): void {
+		for (const [actor, entry] of this.inflight.takeOverdue(Date.now(), this.performTimeoutMs)) {
 			this.timeouts++;
 			this.behaviour.handleTimeout?.(actor.id, actor.payload);
 			this.fail(actor, entry.rows, new Error(`perform timed out after ${this.performTimeoutMs} ms`), 0);
 		}
 	}
 
-	private resolveWaiter(id: string, value: unknown): void {
-		const waiter = this.waiters.get(id);
-		if (!waiter) return;
-		this.waiters.delete(id);
-		waiter.resolve(value);
-	}
-
-	private rejectWaiter(id: string, error: Error): void {
-		const waiter = this.waiters.get(id);
-		if (!waiter) return;
-		this.waiters.delete(id);
-		waiter.reject(error);
-	}
-
-	private notifyIdle(actor: Actor): void {
-		const waiters = this.idleWaiters.get(actor);
-		if (!waiters) return;
-		this.idleWaiters.delete(actor);
-		for (const resolve of waiters) resolve();
-	}
-
 	private async idle(actor: Actor): Promise<void> {
-		while (actor.flags & BUSY) {
-			await new Promise<void>((resolve) => {
-				const list = this.idleWaiters.get(actor) ?? [];
-				list.push(resolve);
-				this.idleWaiters.set(actor, list);
-			});
-		}
+		while (actor.flags & BUSY) await this.idleWaiters.wait(actor);
 	}
 
 	// ---- the API behind the actions ----------------------------------------
@@ -692,34 +473,34 @@ export class ActorRuntime implements TopologyParticipant {
 	/** Resolves when this node is settled on its view and may create actors. */
 	whenReady(): Promise<void> {
 		if (this.settled && this.active) return Promise.resolve();
-		return new Promise((resolve) => this.readyWaiters.push(resolve));
+		return this.readyWaiters.wait();
 	}
 
 	/** Resolves with the result of the perform that processes message id. */
 	awaitResult(id: string): Promise<unknown> {
-		return new Promise((resolve, reject) => this.waiters.set(id, { resolve, reject }));
+		return this.results.wait(id);
 	}
 
 	forgetWaiter(id: string): void {
-		this.waiters.delete(id);
+		this.results.forget(id);
 	}
 
-	/** Creates the actor or replaces its payload and timeout. */
+	/** Creates the actor or replaces its payload and periodic interval (`timeout`, Tarearbol's name). */
 	async put(id: string, payload: unknown, timeout?: number): Promise<ActorInfo> {
 		await this.whenReady();
 		this.assertOwner(id);
 		let actor = this.actors.get(id);
 		if (actor) await this.idle(actor);
 		actor = this.actors.get(id);
-		const finalTimeout = timeout ?? actor?.timeout ?? this.defaultTimeout;
-		this.store.commit({ actors: [{ id, payload, timeout: finalTimeout, deleted: false }] });
+		const interval = timeout ?? actor?.interval ?? this.defaultInterval;
+		this.store.commit({ actors: [{ id, payload, timeout: interval, deleted: false }] });
 		if (actor) {
 			actor.payload = payload;
-			actor.timeout = finalTimeout;
+			actor.interval = interval;
 			this.wheel.cancel(actor);
-			if (finalTimeout > 0) this.wheel.schedule(actor, finalTimeout, Date.now());
+			if (interval > 0) this.wheel.schedule(actor, interval, Date.now());
 		} else {
-			actor = this.spawn(id, payload, finalTimeout);
+			actor = this.spawn(id, payload, interval);
 			this.rescan();
 		}
 		return this.info(actor);
@@ -738,11 +519,8 @@ export class ActorRuntime implements TopologyParticipant {
 			actors: [{ id, payload: null, timeout: 0, deleted: true }],
 		});
 		this.deadLettered += pending.length;
-		for (const m of pending) this.rejectWaiter(m.id, new Error("actor deleted"));
-		if (current) {
-			this.dropMailbox(current);
-			this.release(current, "deleted");
-		}
+		for (const m of pending) this.results.reject(m.id, new Error("actor deleted"));
+		if (current) this.release(current, "deleted");
 		return current !== undefined;
 	}
 
@@ -755,7 +533,7 @@ export class ActorRuntime implements TopologyParticipant {
 		return {
 			id: actor.id,
 			payload: actor.payload,
-			timeout: actor.timeout,
+			timeout: actor.interval,
 			node: this.self,
 			busy: (actor.flags & BUSY) !== 0,
 			pending: this.store.messagesOf(actor.id).length,
@@ -764,7 +542,7 @@ export class ActorRuntime implements TopologyParticipant {
 	}
 
 	private assertOwner(id: string): void {
-		if (!this.owns(id)) throw new Error(`${this.self} does not own ${id}`);
+		if (!this.owns(id)) throw new NotOwnerError(this.self, [id]);
 	}
 
 	stats(): RuntimeStats {
@@ -790,12 +568,11 @@ export class ActorRuntime implements TopologyParticipant {
 
 	/** Stops starting performs, waits for those in flight, and commits them. */
 	async stop(): Promise<void> {
-		if (this.timer) clearInterval(this.timer);
-		if (this.sweepTimer) clearInterval(this.sweepTimer);
-		this.timer = this.sweepTimer = null;
+		for (const timer of this.timers) clearInterval(timer);
+		this.timers = [];
 		this.state = "stopped";
 		const deadline = Date.now() + this.performTimeoutMs;
-		while ((this.busyCount > 0 || this.finished.length > 0) && Date.now() < deadline) {
+		while ((this.busyCount > 0 || this.commits.pending > 0) && Date.now() < deadline) {
 			await new Promise((resolve) => setTimeout(resolve, 5));
 		}
 		for (const actor of this.actors.values()) {
@@ -804,31 +581,8 @@ export class ActorRuntime implements TopologyParticipant {
 		}
 		this.actors.clear();
 		this.mailboxes.clear();
-		this.dealt.clear();
 		this.performLog?.close();
 	}
-}
-
-/** Tells when a loop has held the event loop for SLICE_MS. */
-class TimeSlice {
-	private started = Date.now();
-	private count = 0;
-
-	due(): boolean {
-		// Date.now() is cheap but not free: look at the clock every 1024 items.
-		return (++this.count & 1023) === 0 && Date.now() - this.started >= SLICE_MS;
-	}
-
-	restart(): void {
-		this.started = Date.now();
-	}
-}
-
-function insertByStamp(mailbox: StoredMessage[], row: StoredMessage): void {
-	let i = mailbox.length;
-	while (i > 0 && mailbox[i - 1].stamp > row.stamp) i--;
-	if (i === mailbox.length) mailbox.push(row);
-	else mailbox.splice(i, 0, row);
 }
 
 function toError(err: unknown): Error {
