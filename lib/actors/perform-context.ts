@@ -13,11 +13,14 @@ export interface OutboxEntry {
 export class Context implements PerformContext {
 	readonly node: string;
 	readonly attempt: number;
+	/** When the perform started (ms); names the results of a periodic perform. */
+	readonly startedAt: number;
 	outbox: OutboxEntry[] | null = null;
 
-	constructor(node: string, attempt: number) {
+	constructor(node: string, attempt: number, startedAt: number) {
 		this.node = node;
 		this.attempt = attempt;
+		this.startedAt = startedAt;
 	}
 
 	publish(body: unknown, headers?: Headers): void {

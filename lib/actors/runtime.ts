@@ -29,6 +29,7 @@ import { Mailboxes } from "./mailboxes";
 import { Context } from "./perform-context";
 import { PerformLog } from "./perform-log";
 import { interpretResult, isEmptyCommit } from "./perform-result";
+import { withResultIds } from "./result-id";
 import { RetryPolicy } from "./retry-policy";
 import type { ActorBehaviour, ActorMessage, PerformResult, TerminateReason } from "./types";
 import { KeyedWaiters, ResultWaiters, WaiterList } from "./waiters";
@@ -341,7 +342,7 @@ export class ActorRuntime implements TopologyParticipant, ActivationHost {
 		this.performs++;
 		actor.last = Math.floor((now - this.startedAt) / 1000);
 		const attempt = rows.length === 0 ? 1 : rows[0].attempts + 1;
-		const ctx = new Context(this.self, attempt);
+		const ctx = new Context(this.self, attempt, now);
 		const started = this.performLog ? this.performLog.now() : 0;
 		let result: PerformResult | Promise<PerformResult>;
 		try {
@@ -378,7 +379,8 @@ export class ActorRuntime implements TopologyParticipant, ActivationHost {
 	}
 
 	private complete(actor: Actor, rows: StoredMessage[], value: PerformResult, ctx: Context, started: number): void {
-		const { commit, result, removed, update } = interpretResult(actor, value, rows, ctx.outbox);
+		const outbox = ctx.outbox && withResultIds(ctx.outbox, rows, actor.id, ctx.startedAt);
+		const { commit, result, removed, update } = interpretResult(actor, value, rows, outbox);
 		const finished: Finished = { actor, rows, result, commit, removed, failed: null, started, update };
 		if (isEmptyCommit(commit)) this.finish(finished);
 		else this.commits.add(finished);

@@ -35,7 +35,7 @@ export interface PerformContext {
 	readonly node: string;
 	/** Which attempt this is for these messages (1 for the first). */
 	readonly attempt: number;
-	/** Queues a result for the outbox; it is committed with this perform, or not at all. */
+	/** Queues a result for the outbox; it is committed with this perform, or not at all, and published with the performed message's id as messageId (lib/actors/result-id.ts). */
 	publish(body: unknown, headers?: Headers): void;
 }
 

@@ -5,9 +5,11 @@
  * that made them; this relay publishes them on a confirm channel and deletes
  * them only after the broker's confirms. A crash or connection loss between
  * the confirm and the delete publishes those entries again: a result may be
- * delivered twice (consumers dedupe by messageId), it is never lost.
+ * delivered twice (consumers dedupe by messageId, the performed message's id:
+ * see lib/actors/result-id.ts), it is never lost.
  */
 import type { ChannelModel, ConfirmChannel } from "amqplib";
+import { RESULT_ID_HEADER } from "../actors/result-id";
 import type { KeyhiveConfig } from "../config";
 import type { OutboxEntry, Store } from "../store/store";
 import { AmqpConnection, Logger, reasonOf } from "./connection";
@@ -183,24 +185,11 @@ export class OutboxRelay {
 }
 
 function publishOptions(entry: OutboxEntry) {
+	const { [RESULT_ID_HEADER]: resultId, ...headers } = entry.headers ?? {};
 	return {
 		persistent: true,
 		contentType: "application/json",
-		messageId: resultIdOf(entry.body),
-		headers: entry.headers ?? undefined,
+		messageId: typeof resultId === "string" ? resultId : undefined,
+		headers: Object.keys(headers).length > 0 ? headers : undefined,
 	};
-}
-
-/** The body's string `id`, used as messageId so consumers can drop a result published twice. */
-function resultIdOf(body: string): string | undefined {
-	try {
-		const parsed: unknown = JSON.parse(body);
-		if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
-			const id = (parsed as { id?: unknown }).id;
-			if (typeof id === "string") return id;
-		}
-	} catch {
-		// not JSON: published without a messageId
-	}
-	return undefined;
 }

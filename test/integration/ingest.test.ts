@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it, TestContext } from "node:test";
+import { RESULT_ID_HEADER } from "../../lib/actors/result-id";
 import { KeyhiveConfig, readConfig } from "../../lib/config";
 import { AmqpConnection } from "../../lib/ingest/connection";
 import { deadLetterExchangeOf, deadLetterQueueOf, InboxConsumer, REASON_HEADER } from "../../lib/ingest/consumer";
@@ -290,8 +291,12 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 			await helper.close();
 			dispose();
 		});
+		// As the runtime writes them: the result id (the performed message's) in a header, and a body id that is not it.
 		const results = (from: number, to: number) =>
-			Array.from({ length: to - from }, (_, i) => ({ body: JSON.stringify({ id: `r-${from + i}`, value: from + i }), headers: { key: `key_${i}` } }));
+			Array.from({ length: to - from }, (_, i) => ({
+				body: JSON.stringify({ id: "cart:1", value: from + i }),
+				headers: { key: `key_${i}`, [RESULT_ID_HEADER]: `r-${from + i}` },
+			}));
 		store.commit({ outbox: [...results(0, 20), { body: "not json" }] });
 		connection.start();
 		relay.start();
@@ -299,13 +304,13 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		assert.equal(store.outboxCount, 0);
 		const first = await drainQueue(helper.channel, resultsQueue);
 		assert.equal(first.length, 21);
-		assert.deepEqual(first.slice(0, 20).map((m) => m.properties.messageId), results(0, 20).map((r) => JSON.parse(r.body).id));
-		assert.equal(first[20].properties.messageId, undefined, "a body without an id gets no messageId");
+		assert.deepEqual(first.slice(0, 20).map((m) => m.properties.messageId), results(0, 20).map((r) => r.headers[RESULT_ID_HEADER]));
+		assert.equal(first[20].properties.messageId, undefined, "an entry without a result id gets no messageId");
 		for (const m of first) {
 			assert.equal(m.properties.contentType, "application/json");
 			assert.equal(m.properties.deliveryMode, 2, "persistent");
 		}
-		assert.equal(first[3].properties.headers?.key, "key_3");
+		assert.deepEqual(first[3].properties.headers, { key: "key_3" }, "the result id is the messageId, not a header");
 
 		assert.equal(await closeConnectionFromOutside(name), 1);
 		await waitFor(() => logger.at("warn").some((l) => l.includes("lost")), "the loss to be noticed");

@@ -3,6 +3,8 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { RESULT_ID_HEADER } from "../../lib/actors/result-id";
+import type { ActorBehaviour } from "../../lib/actors/types";
 import { drained, recorder, runtime, send, viewOf } from "../support/actors";
 import { deferred, isSettled, waitFor } from "../support/wait";
 
@@ -78,7 +80,55 @@ describe("ActorRuntime: put, get, del, publish", () => {
 		assert.deepEqual(violations.slice(0, 5), []);
 		const outbox = store.outbox(1000);
 		assert.equal(outbox.length, 200);
-		assert.deepEqual(outbox[0].headers, { key: outbox[0].headers!.key });
+		// The headers given to publish are kept; each result carries the id of the message it was published for.
+		for (const o of outbox) assert.deepEqual(o.headers, { key: o.headers!.key, [RESULT_ID_HEADER]: (JSON.parse(o.body) as { echo: string }).echo });
+	});
+
+	it("the README's cart actor publishes results whose ids are the performed messages' ids, distinct per perform", async () => {
+		// The perform of README's "Write your own actors", as written there.
+		const behaviour: ActorBehaviour = {
+			childrenSpecs: () => [{ id: "cart:1", payload: { items: [] } }],
+			perform(id, payload, messages, ctx) {
+				const cart = payload as { items: string[] };
+				if (messages.length === 0) return { ok: cart };
+				const items = [...cart.items, ...messages.map((m) => String(m.payload))];
+				ctx.publish({ id, size: items.length });
+				return { replace: { items } };
+			},
+		};
+		const { store } = await runtime(behaviour);
+		send(store, "cart:1", "m1", "apple");
+		await waitFor(drained(store), { message: "m1 performed" });
+		send(store, "cart:1", "m2", "pear");
+		await waitFor(drained(store), { message: "m2 performed" });
+		const outbox = store.outbox(10);
+		assert.deepEqual(
+			outbox.map((o) => [o.headers?.[RESULT_ID_HEADER], o.body]),
+			[
+				["m1", JSON.stringify({ id: "cart:1", size: 1 })],
+				["m2", JSON.stringify({ id: "cart:1", size: 2 })],
+			],
+		);
+	});
+
+	it("results of a periodic perform are named by the actor and the perform's time, further results of one perform get #1, #2", async () => {
+		const rec = recorder((call, ctx) => {
+			if (call.messages.length === 0 && rec.of("tick").length === 1) {
+				ctx.publish("a");
+				ctx.publish("b");
+				ctx.publish("c");
+			}
+			return { ok: true };
+		});
+		const before = Date.now();
+		const { rt, store } = await runtime(rec.behaviour);
+		await rt.put("tick", null, 20);
+		await waitFor(() => store.outbox(10).length === 3, { message: "the first periodic perform's results" });
+		const ids = store.outbox(10).map((o) => String(o.headers?.[RESULT_ID_HEADER]));
+		const match = /^tick@(\d+)$/.exec(ids[0]);
+		assert.ok(match, ids[0]);
+		assert.ok(Number(match[1]) >= before && Number(match[1]) <= Date.now(), "the perform's time");
+		assert.deepEqual(ids.slice(1), [`${ids[0]}#1`, `${ids[0]}#2`]);
 	});
 
 	it("what a failed perform published is discarded; the successful retry publishes once", async () => {

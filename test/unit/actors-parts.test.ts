@@ -1,11 +1,12 @@
 /**
  * The parts of the runtime that need no store: what a perform's result means,
- * retries, mailboxes and waiters.
+ * result ids, retries, mailboxes and waiters.
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Mailboxes } from "../../lib/actors/mailboxes";
 import { interpretResult, isEmptyCommit } from "../../lib/actors/perform-result";
+import { RESULT_ID_HEADER, resultIdOf, withResultIds } from "../../lib/actors/result-id";
 import { RetryPolicy } from "../../lib/actors/retry-policy";
 import { KeyedWaiters, ResultWaiters, WaiterList } from "../../lib/actors/waiters";
 import type { StoredMessage } from "../../lib/store/store";
@@ -76,6 +77,27 @@ describe("interpretResult", () => {
 		const out = interpretResult(actor, undefined, [], outbox);
 		assert.deepEqual(out.commit, { outbox });
 		assert.equal(isEmptyCommit(out.commit), false);
+	});
+});
+
+describe("result ids", () => {
+	const rows = [{ id: "m1" }, { id: "m2" }];
+
+	it("the i-th result of a perform is named after its i-th message, results beyond the messages after the last with #n", () => {
+		assert.deepEqual([0, 1, 2, 3].map((i) => resultIdOf(rows, i, "a", 5)), ["m1", "m2", "m2#1", "m2#2"]);
+		assert.deepEqual([0, 1].map((i) => resultIdOf([{ id: "m1" }], i, "a", 5)), ["m1", "m1#1"]);
+	});
+
+	it("a periodic perform's results are named after the actor and the perform's time", () => {
+		assert.deepEqual([0, 1, 2].map((i) => resultIdOf([], i, "a", 1700000000123)), ["a@1700000000123", "a@1700000000123#1", "a@1700000000123#2"]);
+	});
+
+	it("withResultIds adds the id to each entry's headers and keeps the others", () => {
+		const stamped = withResultIds([{ body: "1", headers: { key: "k" } }, { body: "2", headers: null }], rows, "a", 5);
+		assert.deepEqual(stamped, [
+			{ body: "1", headers: { key: "k", [RESULT_ID_HEADER]: "m1" } },
+			{ body: "2", headers: { [RESULT_ID_HEADER]: "m2" } },
+		]);
 	});
 });
 
