@@ -492,7 +492,11 @@ export class ActorRuntime implements TopologyParticipant, ActivationHost {
 		await this.whenReady();
 		this.assertOwner(id);
 		let actor = this.actors.get(id);
-		if (actor) await this.idle(actor);
+		if (actor) {
+			await this.idle(actor);
+			// The key may have moved while the actor was busy: check again in the turn of the commit.
+			this.assertOwner(id);
+		}
 		actor = this.actors.get(id);
 		const interval = timeout ?? actor?.interval ?? this.defaultInterval;
 		this.store.commit({ actors: [{ id, payload, timeout: interval, deleted: false }] });
@@ -513,7 +517,11 @@ export class ActorRuntime implements TopologyParticipant, ActivationHost {
 		await this.whenReady();
 		this.assertOwner(id);
 		const actor = this.actors.get(id);
-		if (actor) await this.idle(actor);
+		if (actor) {
+			await this.idle(actor);
+			// A tombstone for a key that moved meanwhile would ship and overwrite the new owner's record.
+			this.assertOwner(id);
+		}
 		const current = this.actors.get(id);
 		const pending = this.store.messagesOf(id);
 		this.store.commit({

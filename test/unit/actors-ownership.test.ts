@@ -8,7 +8,7 @@ import { findOverlaps, parsePerformLog } from "../../lib/actors/perform-log";
 import type { ActorBehaviour } from "../../lib/actors/types";
 import { Store } from "../../lib/store/store";
 import { drained, newStore, recorder, runtime, send, tmp, viewOf } from "../support/actors";
-import { deferred, isSettled, sleep, waitFor } from "../support/wait";
+import { deferred, isSettled, sleep, turns, waitFor } from "../support/wait";
 
 describe("ActorRuntime: ownership and views", () => {
 	const TWO = viewOf(["n1", "n2"]);
@@ -87,6 +87,50 @@ describe("ActorRuntime: ownership and views", () => {
 		await sleep(50);
 		assert.ok(!rec.ids().includes("for-n2") && !rec.ids().includes("also-for-n2"), "moved keys are not performed here");
 		assert.equal(rt.get(idle), null, "nor re-activated on demand");
+	});
+
+	it("a put that waited for a busy actor whose key moved meanwhile is refused and leaves nothing held, so the handoff resolves", async () => {
+		const gate = deferred();
+		const rec = recorder(async () => {
+			await gate.promise;
+			return { ok: true };
+		});
+		const { rt, store } = await runtime(rec.behaviour);
+		const key = SPEC_KEYS.find((k) => TWO.ring.ownerOf(k) === "n2")!;
+		send(store, key, "slow");
+		await waitFor(() => rt.get(key)?.busy === true, { message: "busy" });
+		const putting = rt.put(key, "new payload");
+		await turns(3); // put checked ownership and waits for the busy actor
+		rt.onView(TWO);
+		rt.onStateChange("ready", "rehashing");
+		const handoff = rt.handoff(TWO);
+		gate.resolve();
+		await assert.rejects(putting, (err: Error) => err.name === "NotOwnerError" && /does not own/.test(err.message));
+		const resolved = await Promise.race([handoff.then(() => true), sleep(1000).then(() => false)]);
+		assert.equal(resolved, true, "the handoff resolves");
+		assert.equal(rt.holds(key), false, "no actor spawned for a key this node gave away");
+		assert.equal(store.actor(key), undefined, "nothing committed for the moved key");
+	});
+
+	it("a del that waited for a busy actor whose key moved meanwhile is refused and writes no tombstone to ship", async () => {
+		const gate = deferred();
+		const rec = recorder(async (call) => {
+			if (call.messages.some((m) => m.id === "slow")) await gate.promise;
+			return { replace: "state" };
+		});
+		const { rt, store } = await runtime(rec.behaviour);
+		const key = SPEC_KEYS.find((k) => TWO.ring.ownerOf(k) === "n2")!;
+		send(store, key, "slow");
+		await waitFor(() => rt.get(key)?.busy === true, { message: "busy" });
+		const deleting = rt.del(key);
+		await turns(3); // del checked ownership and waits for the busy actor
+		rt.onView(TWO);
+		send(store, key, "for-n2");
+		gate.resolve();
+		await assert.rejects(deleting, (err: Error) => err.name === "NotOwnerError");
+		await rt.handoff(TWO);
+		assert.deepEqual(store.actor(key), { id: key, payload: "state", timeout: 0, deleted: false }, "the record the new owner gets is not a tombstone");
+		assert.deepEqual(store.messagesOf(key).map((r) => r.id), ["for-n2"], "the row waiting to ship is not dead-lettered");
 	});
 
 	it("a key that comes back while its actor is still leaving restarts after the handoff, with its waiting rows", async () => {
