@@ -1,36 +1,44 @@
 /**
  * Performs that returned a promise and have not settled yet, with when they
- * started, so a perform past the perform timeout can be found and failed.
+ * started, so a perform past the perform timeout can be found. A timed-out
+ * perform stays here until its promise settles: its actor stays busy (no
+ * second perform of the key, no release, no shipping) and its late result is
+ * discarded.
  */
 import type { StoredMessage } from "../store/store";
 
 export interface InflightPerform {
 	started: number;
 	rows: StoredMessage[];
+	/** Past the perform timeout: its outcome no longer counts. */
+	timedOut: boolean;
 }
 
 export class InflightPerforms<A> {
 	private readonly byActor = new Map<A, InflightPerform>();
 
 	track(actor: A, started: number, rows: StoredMessage[]): InflightPerform {
-		const entry = { started, rows };
+		const entry = { started, rows, timedOut: false };
 		this.byActor.set(actor, entry);
 		return entry;
 	}
 
-	/** The promise of entry settled: whether its outcome still counts (false once it timed out). */
-	settle(actor: A, entry: InflightPerform): boolean {
-		if (this.byActor.get(actor) !== entry) return false;
+	/** The promise of the actor's perform settled. */
+	settle(actor: A): void {
 		this.byActor.delete(actor);
-		return true;
 	}
 
-	/** Takes out every perform running for timeoutMs or longer. */
-	takeOverdue(now: number, timeoutMs: number): [A, InflightPerform][] {
+	/** Whether the actor's running perform is past the perform timeout. */
+	isTimedOut(actor: A): boolean {
+		return this.byActor.get(actor)?.timedOut === true;
+	}
+
+	/** Marks every perform running for timeoutMs or longer as timed out; returns those newly marked. */
+	markOverdue(now: number, timeoutMs: number): [A, InflightPerform][] {
 		const overdue: [A, InflightPerform][] = [];
 		for (const [actor, entry] of this.byActor) {
-			if (now - entry.started < timeoutMs) continue;
-			this.byActor.delete(actor);
+			if (entry.timedOut || now - entry.started < timeoutMs) continue;
+			entry.timedOut = true;
 			overdue.push([actor, entry]);
 		}
 		return overdue;

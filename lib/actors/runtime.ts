@@ -156,7 +156,7 @@ export class ActorRuntime implements TopologyParticipant, ActivationHost {
 		if (this.timers.length > 0) return;
 		this.timers = [
 			setInterval(() => this.tick(), this.wheel.tickMs),
-			setInterval(() => this.failOverduePerforms(), Math.min(1000, this.performTimeoutMs)),
+			setInterval(() => this.markOverduePerforms(), Math.min(1000, this.performTimeoutMs)),
 		];
 	}
 
@@ -214,6 +214,7 @@ export class ActorRuntime implements TopologyParticipant, ActivationHost {
 		if (!(actor.flags & LEAVING)) {
 			actor.flags |= LEAVING;
 			this.leavingCount++;
+			if (this.inflight.isTimedOut(actor)) this.logHeldByTimeout(actor);
 		}
 		if (!(actor.flags & BUSY)) this.release(actor, "moved");
 	}
@@ -355,10 +356,13 @@ export class ActorRuntime implements TopologyParticipant, ActivationHost {
 			const entry = this.inflight.track(actor, now, rows);
 			(result as Promise<PerformResult>).then(
 				(value) => {
-					if (this.inflight.settle(actor, entry)) this.complete(actor, rows, value, ctx, started);
+					this.inflight.settle(actor);
+					if (entry.timedOut) this.fail(actor, rows, this.timeoutError(), started);
+					else this.complete(actor, rows, value, ctx, started);
 				},
 				(err) => {
-					if (this.inflight.settle(actor, entry)) this.fail(actor, rows, toError(err), started);
+					this.inflight.settle(actor);
+					this.fail(actor, rows, entry.timedOut ? this.timeoutError() : toError(err), started);
 				},
 			);
 			return;
@@ -458,12 +462,25 @@ export class ActorRuntime implements TopologyParticipant, ActivationHost {
 		}
 	}
 
-	private failOverduePerforms(): void {
-		for (const [actor, entry] of this.inflight.takeOverdue(Date.now(), this.performTimeoutMs)) {
+	/**
+	 * A perform past the perform timeout is failed when its promise settles, not
+	 * before: until then its actor stays busy, so the key is neither performed
+	 * again nor released and shipped while the first perform still runs.
+	 */
+	private markOverduePerforms(): void {
+		for (const [actor] of this.inflight.markOverdue(Date.now(), this.performTimeoutMs)) {
 			this.timeouts++;
 			this.behaviour.handleTimeout?.(actor.id, actor.payload);
-			this.fail(actor, entry.rows, new Error(`perform timed out after ${this.performTimeoutMs} ms`), 0);
+			if (actor.flags & LEAVING) this.logHeldByTimeout(actor);
 		}
+	}
+
+	private logHeldByTimeout(actor: Actor): void {
+		this.options.logger?.warn(`handoff waits for the perform of ${actor.id}: past the perform timeout (${this.performTimeoutMs} ms) and still running`);
+	}
+
+	private timeoutError(): Error {
+		return new Error(`perform timed out after ${this.performTimeoutMs} ms`);
 	}
 
 	private async idle(actor: Actor): Promise<void> {

@@ -4,9 +4,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { PerformResult } from "../../lib/actors/types";
-import { drained, newStore, recorder, runtime, send } from "../support/actors";
+import { drained, newStore, recorder, runtime, send, viewOf } from "../support/actors";
 import { onFile } from "../support/tmp";
-import { deferred, waitFor } from "../support/wait";
+import { deferred, isSettled, sleep, waitFor } from "../support/wait";
 
 describe("ActorRuntime: failures", () => {
 	it("retries a throwing perform with backoff, dead-letters after maxAttempts with the error, then carries on", async () => {
@@ -58,13 +58,13 @@ describe("ActorRuntime: failures", () => {
 		},
 	);
 
-	it("a perform that never settles times out, calls handleTimeout, and its messages are retried", async () => {
+	it("a perform past the perform timeout calls handleTimeout, and its messages are retried once it settles", async () => {
 		const timeouts: [string, unknown][] = [];
 		let first = true;
 		const rec = recorder(() => {
 			if (first) {
 				first = false;
-				return new Promise<PerformResult>(() => undefined);
+				return new Promise<PerformResult>((resolve) => setTimeout(() => resolve({ ok: "too late" }), 400));
 			}
 			return { ok: "second time" };
 		});
@@ -81,6 +81,70 @@ describe("ActorRuntime: failures", () => {
 		assert.equal(rec.calls[1].attempt, 2);
 		await waitFor(drained(store), { message: "committed" });
 		assert.equal(store.deadCount, 0);
+	});
+});
+
+describe("ActorRuntime: performs past the perform timeout", () => {
+	it("a timed-out perform keeps its key: no second perform until it settles, and its late result is discarded", async () => {
+		let running = 0;
+		let overlapped = false;
+		let settledAt = 0;
+		const rec = recorder(async (call) => {
+			if (++running > 1) overlapped = true;
+			try {
+				if (call.attempt === 1) {
+					await sleep(400);
+					settledAt = Date.now();
+					return { replace: "late" };
+				}
+				return { ok: "retried" };
+			} finally {
+				running--;
+			}
+		});
+		rec.behaviour.spawn = () => ({ payload: "p" });
+		const { rt, store } = await runtime(rec.behaviour, { performTimeoutMs: 100, retryBaseMs: 10 });
+		const result = rt.awaitResult("m1");
+		send(store, "k", "m1");
+		await waitFor(() => rt.stats().timeouts === 1, { message: "timed out" });
+		assert.equal(rt.get("k")?.busy, true, "still busy while its promise runs");
+		assert.equal(await result, "retried");
+		assert.equal(overlapped, false, "never two performs of k at once");
+		assert.equal(rec.calls.length, 2);
+		assert.ok(rec.calls[1].at >= settledAt, "the retry starts after the timed-out perform settled");
+		assert.equal(rt.get("k")?.payload, "p", "the late { replace } is discarded");
+		await waitFor(drained(store), { message: "committed" });
+		assert.equal(store.actor("k"), undefined, "nothing of the late result committed");
+	});
+
+	it("a key whose perform timed out is not released or shipped before the perform settles; the handoff waits and names the key once", async () => {
+		const gate = deferred();
+		const rec = recorder(async (call) => {
+			if (call.attempt === 1) {
+				await gate.promise;
+				return { replace: "late" };
+			}
+			return { ok: true };
+		});
+		const { rt, store, logger } = await runtime(rec.behaviour, { performTimeoutMs: 100 });
+		const two = viewOf(["n1", "n2"]);
+		const key = Array.from({ length: 100 }, (_, i) => `key_${i}`).find((k) => two.ring.ownerOf(k) === "n2")!;
+		send(store, key, "m1");
+		await waitFor(() => rt.stats().timeouts === 1, { message: "timed out" });
+		rt.onView(two);
+		const handoff = rt.handoff(two);
+		await sleep(250);
+		assert.equal(rt.holds(key), true, "held while the timed-out perform runs");
+		assert.equal(await isSettled(handoff), false, "the handoff waits for it");
+		const lines = logger.lines.warn.filter((l) => l.includes(key));
+		assert.equal(lines.length, 1, JSON.stringify(logger.lines.warn));
+		assert.match(lines[0], /handoff waits for the perform of .* past the perform timeout/);
+		gate.resolve();
+		await handoff;
+		assert.equal(rt.holds(key), false);
+		assert.equal(rec.calls.length, 1, "not performed again here");
+		assert.deepEqual(store.messagesOf(key).map((r) => [r.id, r.attempts]), [["m1", 1]], "the row ships with the failed attempt counted");
+		assert.equal(store.actor(key), undefined, "the late result is discarded");
 	});
 });
 
