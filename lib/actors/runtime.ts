@@ -13,15 +13,16 @@
  * is settled on every node.
  *
  * This class coordinates; the parts live beside it: Actor (actor.ts),
- * Mailboxes, the TimerWheel, activation after a settle (activation.ts), what a
- * perform's result means (perform-result.ts), retries (RetryPolicy), the
- * CommitBatcher, InflightPerforms and the waiters.
+ * Mailboxes, the ReadyQueue and the TimerWheel, activation after a settle
+ * (activation.ts), what a perform's result means (perform-result.ts), result
+ * ids, retries (RetryPolicy), the CommitBatcher, InflightPerforms and the
+ * waiters.
  */
 import type { ActorRecord, Store, StoredMessage } from "../store/store";
 import { NotOwnerError } from "../topology/not-owner-error";
 import type { TopologyParticipant, TopologyState, View } from "../topology/topology";
 import { activateOwned, SettleMemory, type ActivationHost } from "./activation";
-import { Actor, BACKOFF, BUSY, LEAVING, QUEUED, RELEASED } from "./actor";
+import { Actor, BACKOFF, BUSY, LEAVING, RELEASED } from "./actor";
 import { CommitBatcher, type Finished } from "./commit-batcher";
 import { InflightPerforms } from "./inflight";
 import { LagHistogram } from "./lag";
@@ -30,6 +31,7 @@ import { Context } from "./perform-context";
 import { PerformLog } from "./perform-log";
 import { interpretResult, isEmptyCommit } from "./perform-result";
 import { withResultIds } from "./result-id";
+import { ReadyQueue } from "./ready-queue";
 import { RetryPolicy } from "./retry-policy";
 import type { ActorBehaviour, ActorMessage, PerformResult, TerminateReason } from "./types";
 import { KeyedWaiters, ResultWaiters, WaiterList } from "./waiters";
@@ -99,7 +101,7 @@ export class ActorRuntime implements TopologyParticipant, ActivationHost {
 	private readonly actors = new Map<string, Actor>();
 	private readonly mailboxes = new Mailboxes<Actor>();
 	private readonly wheel: TimerWheel<Actor>;
-	private ready: Actor[] = [];
+	private readonly ready = new ReadyQueue(() => this.active, (actor, now) => this.run(actor, now));
 	private readonly inflight = new InflightPerforms<Actor>();
 	private readonly commits: CommitBatcher;
 	private readonly results = new ResultWaiters();
@@ -113,7 +115,6 @@ export class ActorRuntime implements TopologyParticipant, ActivationHost {
 	private skippedUnsettled = false;
 	private readonly settles = new SettleMemory();
 	private timers: NodeJS.Timeout[] = [];
-	private pumpScheduled = false;
 	private busyCount = 0;
 	private leavingCount = 0;
 	private readonly lag = new LagHistogram();
@@ -165,7 +166,7 @@ export class ActorRuntime implements TopologyParticipant, ActivationHost {
 	onStateChange(_from: TopologyState, to: TopologyState): void {
 		this.state = to;
 		this.behaviour.handleStateChange?.(to);
-		if (this.active) this.schedulePump();
+		if (this.active) this.ready.schedule();
 	}
 
 	onView(view: View): void {
@@ -274,7 +275,7 @@ export class ActorRuntime implements TopologyParticipant, ActivationHost {
 			}
 			if (actor.flags & LEAVING) continue;
 			this.mailboxes.add(actor, row);
-			this.enqueue(actor);
+			this.ready.push(actor);
 		}
 	}
 
@@ -288,36 +289,6 @@ export class ActorRuntime implements TopologyParticipant, ActivationHost {
 
 	// ---- scheduling --------------------------------------------------------
 
-	private enqueue(actor: Actor): void {
-		if (actor.flags & (BUSY | BACKOFF | QUEUED | LEAVING)) return;
-		actor.flags |= QUEUED;
-		this.ready.push(actor);
-		this.schedulePump();
-	}
-
-	private schedulePump(): void {
-		if (this.pumpScheduled || !this.active) return;
-		this.pumpScheduled = true;
-		setImmediate(() => this.pump());
-	}
-
-	/** Runs queued actors, a bounded number per turn so timers and I/O keep flowing. */
-	private pump(): void {
-		this.pumpScheduled = false;
-		if (!this.active) return;
-		const queue = this.ready;
-		const budget = Math.min(queue.length, 5000);
-		const now = Date.now();
-		for (let i = 0; i < budget; i++) {
-			const actor = queue[i];
-			actor.flags &= ~QUEUED;
-			if (actor.flags & (BUSY | BACKOFF | LEAVING | RELEASED)) continue;
-			this.run(actor, now);
-		}
-		this.ready = budget === queue.length ? [] : queue.slice(budget);
-		if (this.ready.length > 0) this.schedulePump();
-	}
-
 	private tick(): void {
 		const now = Date.now();
 		if (!this.active) return;
@@ -325,7 +296,7 @@ export class ActorRuntime implements TopologyParticipant, ActivationHost {
 			if (actor.flags & (BUSY | LEAVING | RELEASED)) return;
 			if (actor.flags & BACKOFF) {
 				actor.flags &= ~BACKOFF;
-				this.enqueue(actor);
+				this.ready.push(actor);
 				return;
 			}
 			this.lag.record(late);
@@ -428,7 +399,7 @@ export class ActorRuntime implements TopologyParticipant, ActivationHost {
 		}
 		this.idleWaiters.wake(actor);
 		if (actor.flags & BACKOFF) return;
-		if (this.mailboxes.has(actor)) this.enqueue(actor);
+		if (this.mailboxes.has(actor)) this.ready.push(actor);
 		else if (actor.interval > 0) this.wheel.schedule(actor, actor.interval, Date.now());
 	}
 
