@@ -21,7 +21,11 @@ export interface ActorMessage {
 	attempts: number;
 }
 
-/** The return shapes of perform, with Tarearbol's meanings. */
+/**
+ * The return shapes of perform, with Tarearbol's meanings. In `{ timeout, result }`,
+ * as in ActorSpec.timeout and the `actorTimeout` setting, timeout is the periodic
+ * perform interval in ms, not a time limit (that is KEYHIVE_PERFORM_TIMEOUT_MS).
+ */
 export type PerformResult =
 	| { ok: unknown }
 	| { replace: unknown; id?: string }
