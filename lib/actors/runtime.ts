@@ -105,15 +105,18 @@ const NO_MESSAGES: ActorMessage[] = Object.freeze([]) as unknown as ActorMessage
 class Context implements PerformContext {
 	readonly node: string;
 	readonly attempt: number;
-	outbox: { body: string; headers?: Headers | null }[] | null = null;
+	/** The actor's key: its results move with it until published. */
+	private readonly key: string;
+	outbox: { key: string; body: string; headers?: Headers | null }[] | null = null;
 
-	constructor(node: string, attempt: number) {
+	constructor(node: string, attempt: number, key: string) {
 		this.node = node;
 		this.attempt = attempt;
+		this.key = key;
 	}
 
 	publish(body: unknown, headers?: Headers): void {
-		(this.outbox ??= []).push({ body: JSON.stringify(body ?? null), headers: headers ?? null });
+		(this.outbox ??= []).push({ key: this.key, body: JSON.stringify(body ?? null), headers: headers ?? null });
 	}
 }
 
@@ -421,7 +424,7 @@ export class ActorRuntime implements TopologyParticipant {
 		this.performs++;
 		actor.last = Math.floor((now - this.startedAt) / 1000);
 		const attempt = rows.length === 0 ? 1 : rows[0].attempts + 1;
-		const ctx = new Context(this.self, attempt);
+		const ctx = new Context(this.self, attempt, actor.id);
 		const started = this.performLog ? this.performLog.now() : 0;
 		let result: PerformResult | Promise<PerformResult>;
 		try {

@@ -5,7 +5,9 @@
  * that made them; this relay publishes them on a confirm channel and deletes
  * them only after the broker's confirms. A crash or connection loss between
  * the confirm and the delete publishes those entries again: a result may be
- * delivered twice (consumers dedupe by messageId), it is never lost.
+ * delivered twice (consumers dedupe by messageId), it is never lost. Entries
+ * it has published and awaits confirms for are its own: the shipper does not
+ * move them to another node until they are confirmed or given back.
  */
 import type { ChannelModel, ConfirmChannel } from "amqplib";
 import type { KeyhiveConfig } from "../config";
@@ -38,9 +40,8 @@ export class OutboxRelay {
 	private nudged = false;
 	private closed = false;
 	private publishedCount = 0;
-	/** Highest outbox seq published on the current channel. */
-	private sentUpTo = 0;
-	private unconfirmed = 0;
+	/** Outbox seqs published on the current channel and not confirmed yet. */
+	private readonly unconfirmed = new Set<number>();
 	/** Confirmed seqs waiting for their batched delete. */
 	private done: number[] = [];
 	private confirmWaiter: (() => void) | undefined;
@@ -112,9 +113,6 @@ export class OutboxRelay {
 			return;
 		}
 		this.channel = channel;
-		// A new channel starts from the oldest entry still in the outbox: whatever was not confirmed goes again.
-		this.sentUpTo = 0;
-		this.unconfirmed = 0;
 		this.nudge();
 	}
 
@@ -128,17 +126,16 @@ export class OutboxRelay {
 	private async relay(): Promise<void> {
 		while (this.channel && !this.closed) {
 			const channel = this.channel;
-			if (this.unconfirmed >= MAX_UNCONFIRMED) {
+			if (this.unconfirmed.size >= MAX_UNCONFIRMED) {
 				await new Promise<void>((resolve) => (this.confirmWaiter = resolve));
 				continue;
 			}
-			const entries = this.store.outbox(this.batchSize, this.sentUpTo);
+			const entries = this.store.takeOutbox(this.batchSize);
 			if (entries.length === 0) return;
 			for (const entry of entries) {
-				this.unconfirmed++;
+				this.unconfirmed.add(entry.seq);
 				channel.sendToQueue(this.queue, Buffer.from(entry.body), publishOptions(entry), (err: unknown) => this.confirmed(channel, entry.seq, err));
 			}
-			this.sentUpTo = entries[entries.length - 1].seq;
 			// Let confirms and commits in; the loop comes back for what arrived meanwhile.
 			await new Promise((resolve) => setImmediate(resolve));
 		}
@@ -146,12 +143,12 @@ export class OutboxRelay {
 
 	private confirmed(channel: ConfirmChannel, seq: number, err: unknown): void {
 		if (channel !== this.channel) return;
-		this.unconfirmed--;
 		if (err) {
 			this.logger.error(`the broker refused a result for "${this.queue}" (${reasonOf(err)}); publishing again on a new channel`);
 			void channel.close().catch(() => undefined);
 			return;
 		}
+		this.unconfirmed.delete(seq);
 		this.done.push(seq);
 		if (this.done.length === 1) setImmediate(() => this.deleteDone());
 		const waiter = this.confirmWaiter;
@@ -170,6 +167,9 @@ export class OutboxRelay {
 	private channelClosed(channel: ConfirmChannel, model: ChannelModel): void {
 		if (channel !== this.channel) return;
 		this.channel = undefined;
+		// Whatever was not confirmed goes again, on the next channel or (when its key moved) from another node.
+		this.store.giveBack([...this.unconfirmed]);
+		this.unconfirmed.clear();
 		const waiter = this.confirmWaiter;
 		this.confirmWaiter = undefined;
 		waiter?.();

@@ -291,8 +291,8 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 			dispose();
 		});
 		const results = (from: number, to: number) =>
-			Array.from({ length: to - from }, (_, i) => ({ body: JSON.stringify({ id: `r-${from + i}`, value: from + i }), headers: { key: `key_${i}` } }));
-		store.commit({ outbox: [...results(0, 20), { body: "not json" }] });
+			Array.from({ length: to - from }, (_, i) => ({ key: `key_${i}`, body: JSON.stringify({ id: `r-${from + i}`, value: from + i }), headers: { key: `key_${i}` } }));
+		store.commit({ outbox: [...results(0, 20), { key: "key_x", body: "not json" }] });
 		connection.start();
 		relay.start();
 		assert.equal(await relay.drain(10_000), true, "outbox drained");

@@ -107,7 +107,7 @@ describe("Store.commit", () => {
 		s.commit({
 			done: [a, b].map((r) => ({ seq: r.seq, id: r.id, key: r.key })),
 			actors: [{ id: "k", payload: { count: 2 }, timeout: 50, deleted: false }],
-			outbox: [{ body: "\"result\"", headers: { key: "k" } }, { body: "2" }],
+			outbox: [{ key: "k", body: "\"result\"", headers: { key: "k" } }, { key: "k", body: "2" }],
 		});
 		assert.deepEqual(s.scan(0, 10).map((r) => r.id), ["c"]);
 		assert.equal(s.pendingCount, 1);
@@ -132,7 +132,7 @@ describe("Store.commit", () => {
 				s.commit({
 					done: [{ seq: a.seq, id: a.id, key: a.key }],
 					actors: [{ id: "k", payload: 1, timeout: 0, deleted: false }],
-					outbox: [{ body: "\"fine\"" }, { body: "\"boom\"" }],
+					outbox: [{ key: "k", body: "\"fine\"" }, { key: "k", body: "\"boom\"" }],
 				}),
 			/injected failure/,
 		);
@@ -149,7 +149,7 @@ describe("Store.commit", () => {
 			const s = fresh();
 			onFile(s.file, FAIL_BOOM);
 			const [a] = s.append([msg("a", "k")]).stored;
-			assert.throws(() => s.commit({ done: [{ seq: a.seq, id: a.id, key: a.key }], outbox: [{ body: "\"boom\"" }] }));
+			assert.throws(() => s.commit({ done: [{ seq: a.seq, id: a.id, key: a.key }], outbox: [{ key: "k", body: "\"boom\"" }] }));
 			assert.equal(s.scan(0, 10).length, 1);
 			assert.equal(s.pendingCount, 1, "pendingCount drifted away from the rows in the table");
 		},
@@ -217,7 +217,7 @@ describe("Store across a restart", () => {
 				{ id: "k", payload: { n: 1 }, timeout: 100, deleted: false },
 				{ id: "gone", payload: null, timeout: 0, deleted: true },
 			],
-			outbox: [{ body: "\"out\"", headers: { key: "k" } }],
+			outbox: [{ key: "k", body: "\"out\"", headers: { key: "k" } }],
 			failed: [c.seq],
 		});
 		s1.commit({ dead: [{ seq: b.seq, reason: "nope" }] });
@@ -377,7 +377,7 @@ describe("Store shipments", () => {
 		assert.equal(new Set(shipment.messages.map((m) => m.key)).size, keys.length);
 	});
 
-	it("keysHeld is the union of messages, actor records and processed ids", () => {
+	it("keysHeld is the union of messages, actor records, processed ids, results and dead letters", () => {
 		const s = fresh();
 		const [m] = s.append([msg("m1", "only-processed"), msg("m2", "pending"), msg("m3", "both")]).stored;
 		s.commit({
@@ -390,7 +390,53 @@ describe("Store shipments", () => {
 		assert.deepEqual(s.keysHeld().sort(), ["both", "only-actor", "only-processed", "pending"]);
 		const [d] = s.messagesOf("pending");
 		s.commit({ dead: [{ seq: d.seq, reason: "x" }] });
-		assert.deepEqual(s.keysHeld().sort(), ["both", "only-actor", "only-processed"], "dead letters stay local");
+		s.commit({ outbox: [{ key: "only-result", body: "1" }] });
+		assert.deepEqual(s.keysHeld().sort(), ["both", "only-actor", "only-processed", "only-result", "pending"], "dead letters and results move with their key");
+	});
+
+	it("results and dead letters move with their key, and a shipment received twice stores them once", () => {
+		const from = fresh();
+		const to = fresh();
+		const [a, b] = from.append([msg("a", "k"), msg("b", "k"), msg("c", "stay")]).stored;
+		from.commit({ done: [{ seq: a.seq, id: a.id, key: a.key }], outbox: [{ key: "k", body: "\"r1\"", headers: { h: 1 } }, { key: "k", body: "\"r2\"" }, { key: "stay", body: "\"r3\"" }] });
+		from.commit({ dead: [{ seq: b.seq, reason: "broke" }] });
+		let nudged = 0;
+		to.onOutbox(() => nudged++);
+		const shipment = from.shipmentOf(["k"]);
+		assert.deepEqual(shipment.outbox.map((o) => [o.key, o.body, o.headers]), [["k", "\"r1\"", { h: 1 }], ["k", "\"r2\"", null]]);
+		assert.deepEqual(shipment.dead.map((d) => [d.id, d.key, d.reason, d.attempts]), [["b", "k", "broke", 1]]);
+		to.receive(shipment);
+		to.receive(shipment);
+		assert.equal(nudged, 1, "the relay hears of received results once, not of a repeat");
+		assert.deepEqual(to.outbox(10).map((o) => [o.key, o.body]), [["k", "\"r1\""], ["k", "\"r2\""]]);
+		assert.deepEqual(to.dead(10).map((d) => [d.id, d.reason]), [["b", "broke"]]);
+		from.forget(shipment);
+		assert.deepEqual(from.outbox(10).map((o) => o.body), ["\"r3\""]);
+		assert.equal(from.deadCount, 0);
+		assert.deepEqual(to.requeueDead(10).requeued.map((r) => r.id), ["b"], "the owner can requeue a dead letter it took");
+	});
+
+	it("a result is taken by the relay or by a shipment, never by both", () => {
+		const s = fresh();
+		s.commit({ outbox: ["1", "2", "3", "4"].map((body) => ({ key: body === "4" ? "j" : "k", body })) });
+		const settled: number[] = [];
+		s.onOutboxSettled(() => settled.push(s.outboxCount));
+		const [first] = s.takeOutbox(1);
+		assert.equal(first.body, "1");
+		assert.equal(s.resultsInFlight("k"), true);
+		assert.equal(s.resultsInFlight("j"), false);
+		const shipment = s.shipmentOf(["k", "j"]);
+		assert.deepEqual(shipment.outbox.map((o) => o.body), ["2", "3", "4"], "the result in flight stays out");
+		assert.deepEqual(s.takeOutbox(10), [], "results in a shipment are not published");
+		assert.deepEqual(s.shipmentOf(["k"]).outbox, [], "nor shipped twice");
+		s.release({ ...shipment, outbox: shipment.outbox.slice(1) });
+		s.forget({ ...shipment, outbox: shipment.outbox.slice(0, 1) });
+		assert.deepEqual(s.takeOutbox(10).map((o) => o.body), ["3", "4"], "a shipment that did not go gives its results back to the relay");
+		s.giveBack([first.seq]);
+		assert.deepEqual(s.takeOutbox(10).map((o) => o.body), ["1"], "a result given back by the relay is taken again");
+		s.outboxDone([first.seq]);
+		assert.equal(s.resultsInFlight("k"), true, "3 is still in flight");
+		assert.deepEqual(settled, [3, 2]);
 	});
 });
 
@@ -468,11 +514,11 @@ describe("seq numbers", () => {
 		const store = tmp.store();
 		try {
 			const [first] = store.append([{ id: "a", key: "k", payload: "x" }]).stored;
-			store.commit({ done: [{ seq: first.seq, id: "a", key: "k" }], outbox: [{ body: "1" }] });
+			store.commit({ done: [{ seq: first.seq, id: "a", key: "k" }], outbox: [{ key: "k", body: "1" }] });
 			const [entry] = store.outbox(10);
 			store.outboxDone([entry.seq]);
 			const [second] = store.append([{ id: "b", key: "k", payload: "x" }]).stored;
-			store.commit({ done: [{ seq: second.seq, id: "b", key: "k" }], outbox: [{ body: "2" }] });
+			store.commit({ done: [{ seq: second.seq, id: "b", key: "k" }], outbox: [{ key: "k", body: "2" }] });
 			assert.ok(second.seq > first.seq, "message seq reused");
 			assert.deepEqual(store.outbox(10, entry.seq).map((e) => e.body), ["2"], "outbox seq reused");
 		} finally {
