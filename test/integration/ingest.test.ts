@@ -2,6 +2,7 @@
  * lib/ingest against the real RabbitMQ on 127.0.0.1:5672 and a real SQLite store.
  * Every test declares its own randomly named queues and deletes them at the end.
  */
+import Database = require("better-sqlite3");
 import assert from "node:assert/strict";
 import { describe, it, TestContext } from "node:test";
 import { KeyhiveConfig, readConfig } from "../../lib/config";
@@ -69,6 +70,18 @@ function startProcessing(store: Store, consumer: InboxConsumer, perTick: number)
 		consumer.recheck();
 	}, 10);
 	return { stop: () => clearInterval(timer) };
+}
+
+/**
+ * Caps the store's own SQLite connection at the pages it has now (PRAGMA max_page_count): its next
+ * growth fails with a real SQLITE_FULL, as on a full disk. Returns the function that gives the room back.
+ */
+function fillDisk(store: Store): () => void {
+	const db = (store as unknown as { db: Database.Database }).db;
+	const pages = db.pragma("page_count", { simple: true }) as number;
+	const limit = db.pragma("max_page_count", { simple: true }) as number;
+	db.pragma(`max_page_count = ${pages}`);
+	return () => db.pragma(`max_page_count = ${limit}`);
 }
 
 function messages(count: number, keys: number, prefix = "m"): OutgoingMessage[] {
@@ -222,6 +235,32 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		await f.consumer.close();
 		await waitFor(async () => (await f.helper.channel.checkQueue(f.queue)).messageCount === 10, "the held messages to be requeued");
 		assert.equal(f.store.pendingCount, 30);
+	});
+
+	it("a full disk stops ingest with one log line and acks nothing unstored; it resumes, in order, when space returns", async (t) => {
+		const f = await inboxFixture(t, { KEYHIVE_PREFETCH: "200", KEYHIVE_BATCH_SIZE: "20" });
+		const keys = 5;
+		const big = (list: OutgoingMessage[]) => list.map((m) => ({ ...m, payload: `${m.payload} ${"x".repeat(500)}` }));
+		await publishBatch(f.producer, f.queue, big(messages(100, keys, "before")));
+		await waitFor(() => f.consumer.ingested === 100, "the first messages to be stored");
+		const restore = fillDisk(f.store);
+		await publishBatch(f.producer, f.queue, big(messages(400, keys, "during")));
+		await waitFor(() => f.logger.at("error").some((l) => l.includes("disk full")), "the disk-full line");
+		await new Promise((resolve) => setTimeout(resolve, 2500));
+		assert.equal(f.logger.at("error").length, 1, `one line while the disk stays full: ${f.logger.at("error").join(" | ")}`);
+		assert.match(f.logger.at("error")[0], /disk full: .* \(SQLITE_FULL\); ingest stopped, nothing acked/);
+		assert.ok(f.consumer.paused, "paused while the disk is full");
+		assert.equal(f.consumer.ingested, 100);
+		assert.equal(f.store.pendingCount, 100);
+		restore();
+		await waitFor(() => f.consumer.ingested === 500, "ingest to resume", 15_000, () => `ingested ${f.consumer.ingested}`);
+		assert.ok(f.logger.at("info").some((l) => l.includes("has room again: ingest resumed")));
+		assert.equal(f.consumer.duplicates, 0);
+		assert.equal((await f.helper.channel.checkQueue(f.queue)).messageCount, 0, "every message acked once stored");
+		for (let k = 0; k < keys; k++) {
+			const expected = [...messages(100, keys, "before"), ...messages(400, keys, "during")].filter((m) => m.key === `key_${k}`).map((m) => m.id);
+			assert.deepEqual(f.store.messagesOf(`key_${k}`).map((r) => r.id), expected, `key_${k} in publish order`);
+		}
 	});
 
 	it("publishBatch reports progress per confirmed thousand and refuses a missing queue", async (t) => {
