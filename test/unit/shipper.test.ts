@@ -1,3 +1,4 @@
+import Database = require("better-sqlite3");
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { Ring } from "../../lib/ring";
@@ -292,6 +293,23 @@ describe("Shipper", () => {
 		p.a.giveBack([entry.seq]);
 		await waitFor(() => p.b.outboxCount === 1, { message: "the result given back shipped" });
 		assert.equal(p.a.outboxCount, 0);
+	});
+
+	it("a receiver whose disk is full (SQLITE_FULL) takes nothing; the sender keeps every row and ships them, in order, once there is room", async () => {
+		const p = pair();
+		const db = (p.b as unknown as { db: Database.Database }).db;
+		const limit = db.pragma("max_page_count", { simple: true }) as number;
+		db.pragma(`max_page_count = ${db.pragma("page_count", { simple: true }) as number}`);
+		const keys = B_KEYS.slice(0, 20);
+		p.a.append(keys.flatMap((key) => [0, 1, 2].map((i) => ({ id: `${key}#${i}`, key, payload: "x".repeat(2000) }))));
+		activate(p);
+		await waitFor(() => p.shipper.failures >= 2, { message: "shipping refused by the full disk" });
+		assert.equal(p.a.pendingCount, 60, "the sender forgot nothing");
+		assert.equal(p.b.pendingCount, 0);
+		db.pragma(`max_page_count = ${limit}`);
+		await waitFor(() => p.b.pendingCount === 60, { message: "shipped once there is room" });
+		for (const key of keys) assert.deepEqual(p.b.messagesOf(key).map((r) => r.id), [0, 1, 2].map((i) => `${key}#${i}`));
+		assert.equal(p.a.pendingCount, 0);
 	});
 
 	it("a new view makes keys this node owned foreign and ships them", async () => {

@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
+import Database = require("better-sqlite3");
 import { after, describe, it } from "node:test";
+import { ActorRuntime } from "../../lib/actors/runtime";
+import { Ring } from "../../lib/ring";
 import { AppendError, validateAppend } from "../../lib/store/append";
 import { Store, type StoredMessage } from "../../lib/store/store";
 import { onFile, tempDir } from "../support/tmp";
+import { waitFor } from "../support/wait";
 
 const tmp = tempDir("keyhive-store-");
 after(() => tmp.cleanup());
@@ -437,6 +441,81 @@ describe("Store shipments", () => {
 		s.outboxDone([first.seq]);
 		assert.equal(s.resultsInFlight("k"), true, "3 is still in flight");
 		assert.deepEqual(settled, [3, 2]);
+	});
+});
+
+/**
+ * Caps the store's own SQLite connection at the pages it has now (PRAGMA max_page_count): its next
+ * growth fails with a real SQLITE_FULL, as on a full disk. Returns the function that gives the room back.
+ */
+function fillDisk(store: Store): () => void {
+	const db = (store as unknown as { db: Database.Database }).db;
+	const pages = db.pragma("page_count", { simple: true }) as number;
+	const limit = db.pragma("max_page_count", { simple: true }) as number;
+	db.pragma(`max_page_count = ${pages}`);
+	return () => db.pragma(`max_page_count = ${limit}`);
+}
+
+describe("a full disk (SQLITE_FULL from a capped page count)", () => {
+	it("an append or a received shipment that finds no room stores nothing and leaves the counts as they were", () => {
+		const s = fresh();
+		s.append([msg("a", "k")]);
+		const restore = fillDisk(s);
+		const big = (id: string) => msg(id, "k", "x".repeat(20_000));
+		assert.throws(() => s.append([big("b")]), (err: Error & { code?: string }) => err.code === "SQLITE_FULL");
+		const shipment = { messages: [{ ...big("c"), stamp: 1, headers: null, receivedAt: 1, attempts: 0 }], actors: [], processed: [] };
+		assert.throws(() => s.receive(shipment), (err: Error & { code?: string }) => err.code === "SQLITE_FULL");
+		assert.equal(s.pendingCount, 1);
+		assert.deepEqual(s.scan(0, 10).map((r) => r.id), ["a"]);
+		restore();
+		s.append([big("b")]);
+		s.receive(shipment);
+		assert.deepEqual(s.messagesOf("k").map((r) => r.id), ["c", "a", "b"], "in stamp order once there is room");
+	});
+
+	it("a perform whose commit finds no room keeps its rows pending and in its mailbox, and they are performed in order once there is room", async () => {
+		const s = fresh();
+		const performed: string[][] = [];
+		const ring = Ring.of(["n1"]);
+		const view = { id: ring.id, ring, members: ring.members };
+		const errors: string[] = [];
+		const rt = new ActorRuntime({
+			store: s,
+			self: "n1",
+			behaviour: {
+				spawn: () => ({ payload: 0 }),
+				perform(_id, count, messages, ctx) {
+					performed.push(messages.map((m) => m.id));
+					ctx.publish({ ids: messages.map((m) => m.id), pad: "x".repeat(20_000) });
+					return { replace: (count as number) + messages.length };
+				},
+			},
+			defaultTimeout: 0,
+			tickMs: 5,
+			retryBaseMs: 10,
+			maxAttempts: 1000,
+			logger: { info: () => undefined, warn: () => undefined, error: (line) => errors.push(line) },
+		});
+		try {
+			rt.onStateChange("down", "rehashing");
+			rt.onView(view);
+			rt.onStateChange("rehashing", "ready");
+			rt.onSettled(view);
+			rt.start();
+			await rt.whenReady();
+			const restore = fillDisk(s);
+			s.append(["m1", "m2", "m3"].map((id) => msg(id, "k")));
+			await waitFor(() => errors.length >= 2 && performed.length >= 3, { message: "commits failing on the full disk" });
+			assert.deepEqual(s.messagesOf("k").map((r) => r.id), ["m1", "m2", "m3"], "nothing deleted while the disk is full");
+			assert.equal(s.outboxCount, 0);
+			s.append([msg("m4", "k")]);
+			restore();
+			await waitFor(() => s.scan(0, 1).length === 0, { message: "every row performed once there is room" });
+			assert.deepEqual(s.outbox(10).flatMap((o) => (JSON.parse(o.body) as { ids: string[] }).ids), ["m1", "m2", "m3", "m4"], "results committed in order, each once");
+			assert.equal(s.actor("k")!.payload, 4, "every message counted once");
+		} finally {
+			await rt.stop();
+		}
 	});
 });
 
