@@ -4,12 +4,14 @@
  */
 import Database = require("better-sqlite3");
 import assert from "node:assert/strict";
+import * as fs from "fs";
 import { describe, it, TestContext } from "node:test";
 import { KeyhiveConfig, readConfig } from "../../lib/config";
 import { AmqpConnection } from "../../lib/ingest/connection";
 import { deadLetterExchangeOf, deadLetterQueueOf, InboxConsumer, REASON_HEADER } from "../../lib/ingest/consumer";
 import { OutboxRelay } from "../../lib/ingest/outbox";
 import { OutgoingMessage, publishBatch } from "../../lib/ingest/publisher";
+import { Ring } from "../../lib/ring";
 import type { Store } from "../../lib/store/store";
 import {
 	AMQP_URL,
@@ -23,6 +25,7 @@ import {
 	unusedPort,
 	waitFor,
 } from "../support/amqp";
+import { NodeProcess, observer, tempDir, waitForReady } from "../support/cluster";
 
 type Env = Record<string, string>;
 
@@ -372,5 +375,60 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		assert.ok(!logger.lines.some((l) => l.msg.includes("secret")), "the password is never logged");
 		assert.equal(connection.isConnected, false);
 		await assert.rejects(publishBatch(connection, "any", [{ id: "1", key: "k", payload: "p" }]), /not connected/);
+	});
+});
+
+describe("a graceful leave while RabbitMQ is out of reach for the leaving node", () => {
+	it("hands its unpublished results to their keys' owner, which publishes each of them once", async (t) => {
+		const name = uniqueName("leave");
+		const dir = tempDir(name);
+		const env = { NAMESPACE: name, KEYHIVE_QUEUE: `${name}.inbox`, KEYHIVE_RESULTS_QUEUE: `${name}.processed`, KEYHIVE_ACTORS: "1000", AMQP_URL };
+		const [a, b] = [`${name}-a`, `${name}-b`];
+		const unreachable = `amqp://guest:guest@127.0.0.1:${await unusedPort()}`;
+		const leaving = new NodeProcess({ nodeID: a, dir, env: { ...env, AMQP_URL: unreachable } });
+		const staying = new NodeProcess({ nodeID: b, dir, env });
+		const broker = await observer(name);
+		const helper = await openTestChannel();
+		t.after(async () => {
+			await Promise.all([leaving.stop(20_000), staying.stop(20_000)]);
+			await broker.stop();
+			await deleteAll(helper.model, {
+				queues: [env.KEYHIVE_QUEUE, deadLetterQueueOf(env.KEYHIVE_QUEUE), env.KEYHIVE_RESULTS_QUEUE],
+				exchanges: [deadLetterExchangeOf(env.KEYHIVE_QUEUE)],
+			});
+			await helper.close();
+			fs.rmSync(dir, { recursive: true, force: true });
+		});
+		leaving.start();
+		staying.start();
+		await waitForReady(broker, [a, b], [a, b]);
+		const ring = Ring.of([a, b]);
+		const keys = Array.from({ length: 1000 }, (_, i) => `key_${i + 1}`).filter((key) => ring.ownerOf(key) === a).slice(0, 50);
+		const sent = Array.from({ length: 200 }, (_, i) => ({ id: `r-${i}`, key: keys[i % keys.length], payload: "x" }));
+		await broker.call("store.append", { messages: sent }, { nodeID: a });
+		type Stats = { pending: number; outbox: number };
+		await waitFor(
+			async () => {
+				const stats = (await broker.call("store.stats", {}, { nodeID: a })) as Stats;
+				return stats.pending === 0 && stats.outbox === sent.length;
+			},
+			"every message performed on the leaving node, its results in its outbox",
+		);
+		await leaving.stop();
+		assert.match(leaving.log(), /everything handed off/);
+		assert.doesNotMatch(leaving.log(), /results could not be published/);
+		const results: string[] = [];
+		await waitFor(
+			async () => {
+				for (const m of await drainQueue(helper.channel, env.KEYHIVE_RESULTS_QUEUE)) results.push((JSON.parse(m.content.toString()) as { id: string }).id);
+				return results.length >= sent.length;
+			},
+			"the leaving node's results published by the node that stays",
+			20_000,
+			() => `${results.length} of ${sent.length} results`,
+		);
+		await new Promise((resolve) => setTimeout(resolve, 500));
+		for (const m of await drainQueue(helper.channel, env.KEYHIVE_RESULTS_QUEUE)) results.push((JSON.parse(m.content.toString()) as { id: string }).id);
+		assert.deepEqual([...results].sort(), sent.map((m) => m.id).sort(), "each result once");
 	});
 });
