@@ -13,7 +13,7 @@
  */
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from "amqplib";
 import type { KeyhiveConfig } from "../config";
-import type { NewMessage, Store } from "../store/store";
+import { isDiskFull, type NewMessage, type Store } from "../store/store";
 import { AmqpConnection, Logger, reasonOf } from "./connection";
 import { RejectReason, validateDelivery, ValidationRules } from "./validate";
 import { failpoint } from "../failpoint";
@@ -327,11 +327,6 @@ interface Validated {
 	batch: ConsumeMessage[];
 	good: NewMessage[];
 	bad: { delivery: ConsumeMessage; reason: RejectReason }[];
-}
-
-/** SQLite could not grow the store: the disk (or the database's page limit) is full. */
-function isDiskFull(err: unknown): boolean {
-	return typeof err === "object" && err !== null && (err as { code?: unknown }).code === "SQLITE_FULL";
 }
 
 /** Something keyhive declares exists on the broker with other arguments: only an operator can resolve that. */

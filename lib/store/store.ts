@@ -147,6 +147,11 @@ function toActor(row: { id: string; payload: string | null; timeout: number; del
 	};
 }
 
+/** SQLite could not grow the store (SQLITE_FULL): the disk, or the database's page limit, is full. */
+export function isDiskFull(err: unknown): boolean {
+	return typeof err === "object" && err !== null && (err as { code?: unknown }).code === "SQLITE_FULL";
+}
+
 /** Keys per IN (...) query: json_each keeps one prepared statement for any count. */
 const KEYS_PER_QUERY = 500;
 
