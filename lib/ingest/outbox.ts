@@ -25,6 +25,8 @@ const REOPEN_DELAY_MS = 1000;
 /** Results published and not yet confirmed, at most. */
 const MAX_UNCONFIRMED = 5000;
 const DRAIN_POLL_MS = 20;
+/** How often a delete of confirmed entries that failed (a full disk) is tried again. */
+const DELETE_RETRY_MS = 1000;
 
 export class OutboxRelay {
 	private readonly connection: AmqpConnection;
@@ -44,6 +46,8 @@ export class OutboxRelay {
 	private readonly unconfirmed = new Set<number>();
 	/** Confirmed seqs waiting for their batched delete. */
 	private done: number[] = [];
+	/** Set while deleting confirmed entries fails; they stay taken meanwhile: neither published again nor shipped. */
+	private deleteFailing = false;
 	private confirmWaiter: (() => void) | undefined;
 
 	constructor(connection: AmqpConnection, store: Store, settings: OutboxSettings, logger: Logger) {
@@ -160,7 +164,21 @@ export class OutboxRelay {
 		const seqs = this.done;
 		this.done = [];
 		if (seqs.length === 0 || this.closed) return;
-		this.store.outboxDone(seqs);
+		try {
+			this.store.outboxDone(seqs);
+		} catch (err) {
+			this.done = seqs.concat(this.done);
+			if (!this.deleteFailing) {
+				this.logger.error(`could not delete ${seqs.length} confirmed results from the outbox (${reasonOf(err)}); trying again every ${DELETE_RETRY_MS / 1000} s`);
+			}
+			this.deleteFailing = true;
+			setTimeout(() => this.deleteDone(), DELETE_RETRY_MS);
+			return;
+		}
+		if (this.deleteFailing) {
+			this.deleteFailing = false;
+			this.logger.info("confirmed results are deleted from the outbox again");
+		}
 		this.publishedCount += seqs.length;
 	}
 

@@ -26,6 +26,7 @@ import {
 	waitFor,
 } from "../support/amqp";
 import { NodeProcess, observer, tempDir, waitForReady } from "../support/cluster";
+import { onFile } from "../support/tmp";
 
 type Env = Record<string, string>;
 
@@ -361,6 +362,35 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		const ids = new Set(second.map((m) => m.properties.messageId));
 		for (let i = 20; i < 40; i++) assert.ok(ids.has(`r-${i}`), `r-${i} published`);
 		assert.ok(relay.published >= 41);
+	});
+
+	it("a confirmed result whose delete fails (a full disk) is neither published again nor lost; it is deleted once the store takes writes", async (t) => {
+		const resultsQueue = uniqueName("results");
+		const logger = recordingLogger();
+		const { store, dispose } = tempStore();
+		const connection = new AmqpConnection(AMQP_URL, { name: uniqueName("relay"), logger });
+		const relay = new OutboxRelay(connection, store, { resultsQueue, pollMs: 100 }, logger);
+		const helper = await openTestChannel();
+		t.after(async () => {
+			await relay.close();
+			await connection.close();
+			await deleteAll(helper.model, { queues: [resultsQueue] });
+			await helper.close();
+			dispose();
+		});
+		onFile(store.file, "CREATE TRIGGER fail_delete BEFORE DELETE ON outbox BEGIN SELECT RAISE(ABORT, 'injected failure'); END;");
+		store.commit({ outbox: Array.from({ length: 10 }, (_, i) => ({ key: `key_${i}`, body: JSON.stringify({ id: `r-${i}` }) })) });
+		connection.start();
+		relay.start();
+		await waitFor(() => logger.at("error").some((l) => l.includes("confirmed results from the outbox")), "the failed delete to be said");
+		await new Promise((resolve) => setTimeout(resolve, 1500));
+		assert.equal(logger.at("error").length, 1, "said once");
+		assert.equal(store.outboxCount, 10);
+		assert.equal(store.shipmentOf(store.keysHeld()).outbox.length, 0, "confirmed results are not shipped");
+		onFile(store.file, "DROP TRIGGER fail_delete;");
+		await waitFor(() => store.outboxCount === 0, "the delete to succeed");
+		assert.ok(logger.at("info").some((l) => l.includes("deleted from the outbox again")));
+		assert.equal((await drainQueue(helper.channel, resultsQueue)).length, 10, "each result published once");
 	});
 
 	it("when RabbitMQ is unreachable logs one line, does not throw, and keeps retrying quietly", async (t) => {
