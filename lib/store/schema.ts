@@ -1,7 +1,8 @@
 /**
  * The node-local SQLite schema. One file per node; every table that holds
- * something about a key has that key, so a key's messages, actor state and
- * processed ids can be shipped together when the key moves.
+ * something about a key has that key, so a key's messages, actor state,
+ * processed ids, unpublished results and dead letters can be shipped together
+ * when the key moves.
  */
 /**
  * 2: message and outbox seqs are AUTOINCREMENT (never reused). No file of version 1 was ever released.
