@@ -162,10 +162,12 @@ export class KeyhiveNode {
 			const timedOut = this.topology.state === "down" ? false : await Promise.race([this.topology.leave().then(() => false), deadline]);
 			clearTimeout(timer);
 			const left = this.store.pendingCount;
+			const dead = this.store.deadCount;
+			const stay = `${left} rows${dead > 0 ? ` and ${dead} dead letters` : ""} stay in ${this.store.file}`;
 			if (timedOut) {
-				this.logger.warn(`leave timed out after ${this.config.leaveTimeoutMs} ms; ${left} rows stay in ${this.store.file}`);
-			} else if (left > 0) {
-				this.logger.info(`left in ${Date.now() - started} ms; no other member to take them, so ${left} rows stay in ${this.store.file}`);
+				this.logger.warn(`leave timed out after ${this.config.leaveTimeoutMs} ms; ${stay}`);
+			} else if (left + dead > 0) {
+				this.logger.info(`left in ${Date.now() - started} ms; no other member to take them, so ${stay}`);
 			} else {
 				this.logger.info(`left in ${Date.now() - started} ms; everything handed off`);
 			}

@@ -92,7 +92,10 @@ const IngestService = {
 	async stopped(this: IngestThis) {
 		const node = keyhiveNode(this.broker);
 		await node.leave();
-		await this.relay.drain(DRAIN_OUTBOX_MS);
+		// The handoff moved every result with its key; what is left had no other node to go to, or was in flight.
+		if (!(await this.relay.drain(DRAIN_OUTBOX_MS))) {
+			this.logger.warn(`${node.store.outboxCount} results could not be published to "${node.config.resultsQueue}" and stay in ${node.store.file}`);
+		}
 		await this.consumer.close();
 		await this.relay.close();
 		await this.connection.close();

@@ -29,6 +29,6 @@ export function resultIdOf(rows: readonly Pick<StoredMessage, "id">[], index: nu
 export function withResultIds(outbox: readonly OutboxEntry[], rows: readonly Pick<StoredMessage, "id">[], actorId: string, performedAt: number): OutboxEntry[] {
 	return outbox.map((entry, index) => {
 		const headers: Headers = { ...entry.headers, [RESULT_ID_HEADER]: resultIdOf(rows, index, actorId, performedAt) };
-		return { body: entry.body, headers };
+		return { key: entry.key, body: entry.body, headers };
 	});
 }

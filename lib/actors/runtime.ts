@@ -314,7 +314,7 @@ export class ActorRuntime implements TopologyParticipant, ActivationHost {
 		this.performs++;
 		actor.last = Math.floor((now - this.startedAt) / 1000);
 		const attempt = rows.length === 0 ? 1 : rows[0].attempts + 1;
-		const ctx = new Context(this.self, attempt, now);
+		const ctx = new Context(this.self, attempt, now, actor.id);
 		const started = this.performLog ? this.performLog.now() : 0;
 		let result: PerformResult | Promise<PerformResult>;
 		try {

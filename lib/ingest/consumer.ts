@@ -8,11 +8,12 @@
  * confirms), then its good ones are appended in one transaction and the whole
  * batch is acked with one multiple ack, in the same synchronous turn as the
  * append. A crash between the two leaves the deliveries unacked: the broker
- * redelivers them and the store drops the ids it already holds.
+ * redelivers them and the store drops the ids it already holds. A full disk
+ * holds the batch unacked, in order, and retries it until there is space.
  */
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from "amqplib";
 import type { KeyhiveConfig } from "../config";
-import type { NewMessage, Store } from "../store/store";
+import { isDiskFull, type NewMessage, type Store } from "../store/store";
 import { AmqpConnection, Logger, reasonOf } from "./connection";
 import { RejectReason, validateDelivery, ValidationRules } from "./validate";
 import { failpoint } from "../failpoint";
@@ -24,6 +25,8 @@ export type InboxSettings = ValidationRules &
 const PRESSURE_POLL_MS = 50;
 /** Pause before reopening a channel the broker closed while the connection stayed up. */
 const REOPEN_DELAY_MS = 1000;
+/** How often a batch the disk had no room for is tried again. */
+const DISK_FULL_RETRY_MS = 1000;
 /**
  * amqplib encodes message properties into a 64 KiB scratch buffer. Original
  * headers whose JSON is larger than this may not fit, so such a dead letter
@@ -55,6 +58,10 @@ export class InboxConsumer {
 	/** A flush was asked for while one ran; set so deliveries that arrived in its last turn are not stranded. */
 	private flushAgain = false;
 	private holding = false;
+	/** A validated batch the store had no room for: retried as it is (its bad deliveries are dead-lettered already). */
+	private unstored: Validated | undefined;
+	private diskFull = false;
+	private diskFullTimer: NodeJS.Timeout | undefined;
 	private stopping = false;
 	/** Set when a declaration met other arguments on the broker: reopening would only fail again on this connection. */
 	private misdeclared = false;
@@ -89,7 +96,7 @@ export class InboxConsumer {
 
 	/** True when no batch will be committed now: stopped, or held by back pressure. */
 	get paused(): boolean {
-		return this.stopping || this.holding;
+		return this.stopping || this.holding || this.diskFull;
 	}
 
 	/** True while a channel is consuming the queue. */
@@ -124,6 +131,7 @@ export class InboxConsumer {
 		this.stopping = true;
 		clearTimeout(this.batchTimer);
 		clearInterval(this.pressureTimer);
+		clearTimeout(this.diskFullTimer);
 		const channel = this.channel;
 		this.forgetChannel();
 		await channel?.close().catch(() => undefined);
@@ -189,21 +197,49 @@ export class InboxConsumer {
 	}
 
 	private async flushBuffer(): Promise<void> {
-		while (this.buffer.length > 0 && this.channel && !this.underPressure()) {
+		while ((this.unstored || this.buffer.length > 0) && this.channel && !this.diskFullTimer && !this.underPressure()) {
 			const channel = this.channel;
-			const batch = this.buffer.splice(0, this.settings.batchSize);
+			let validated = this.unstored;
+			this.unstored = undefined;
 			try {
-				await this.commitBatch(channel, batch);
+				validated ??= await this.deadLetterBad(channel, this.buffer.splice(0, this.settings.batchSize));
+				// The channel died while we waited: its deliveries come back (and their bad ones are dead-lettered again).
+				if (channel !== this.channel) return;
+				this.storeAndAck(channel, validated);
 			} catch (err) {
 				if (channel !== this.channel) return; // the channel died: its deliveries come back on the next one
-				this.logger.error(`could not commit a batch of ${batch.length} deliveries (${reasonOf(err)}); requeueing them`);
+				if (validated && isDiskFull(err)) {
+					this.waitForSpace(validated);
+					return;
+				}
+				this.logger.error(`could not commit a batch of deliveries (${reasonOf(err)}); requeueing them`);
 				this.abandon(channel);
 				return;
 			}
 		}
 	}
 
-	private async commitBatch(channel: ConfirmChannel, batch: ConsumeMessage[]): Promise<void> {
+	/**
+	 * Nothing is acked and the deliveries stay in this channel, in order (this node stays the
+	 * active consumer, so no other node takes later messages of the same keys first).
+	 */
+	private waitForSpace(validated: Validated): void {
+		this.unstored = validated;
+		if (!this.diskFull) {
+			this.diskFull = true;
+			this.logger.error(
+				`disk full: ${this.store.file} has no room for ${validated.good.length} messages (SQLITE_FULL); ` +
+					`ingest stopped, nothing acked, trying again every ${DISK_FULL_RETRY_MS / 1000} s`,
+			);
+		}
+		this.diskFullTimer = setTimeout(() => {
+			this.diskFullTimer = undefined;
+			this.flushSoon();
+		}, DISK_FULL_RETRY_MS);
+	}
+
+	/** Validates a batch and dead-letters its bad deliveries, awaiting the broker's confirms. */
+	private async deadLetterBad(channel: ConfirmChannel, batch: ConsumeMessage[]): Promise<Validated> {
 		const good: NewMessage[] = [];
 		const bad: { delivery: ConsumeMessage; reason: RejectReason }[] = [];
 		for (const delivery of batch) {
@@ -219,13 +255,21 @@ export class InboxConsumer {
 			// Confirmed before the append: from the append on nothing may await until the ack.
 			await channel.waitForConfirms();
 		}
-		// The channel died while we waited: its deliveries come back (and their bad ones are dead-lettered again).
-		if (channel !== this.channel) return;
-		// Append and ack in one synchronous turn: no perform on this node can start
-		// on these rows before the broker has been told they are ours.
+		return { batch, good, bad };
+	}
+
+	/**
+	 * Append and ack in one synchronous turn: no perform on this node can start
+	 * on these rows before the broker has been told they are ours.
+	 */
+	private storeAndAck(channel: ConfirmChannel, { batch, good, bad }: Validated): void {
 		const { stored, duplicates } = this.store.append(good);
 		failpoint("ingest.after-commit");
 		channel.ack(batch[batch.length - 1], true);
+		if (this.diskFull) {
+			this.diskFull = false;
+			this.logger.info(`${this.store.file} has room again: ingest resumed`);
+		}
 		this.counts.ingested += stored.length;
 		this.counts.duplicates += duplicates;
 		this.counts.deadLettered += bad.length;
@@ -270,9 +314,19 @@ export class InboxConsumer {
 	private forgetChannel(): void {
 		this.channel = undefined;
 		this.buffer = [];
+		this.unstored = undefined;
+		clearTimeout(this.diskFullTimer);
+		this.diskFullTimer = undefined;
 		clearTimeout(this.batchTimer);
 		this.batchTimer = undefined;
 	}
+}
+
+/** A batch checked and its bad deliveries dead-lettered, ready to append and ack. */
+interface Validated {
+	batch: ConsumeMessage[];
+	good: NewMessage[];
+	bad: { delivery: ConsumeMessage; reason: RejectReason }[];
 }
 
 /** Something keyhive declares exists on the broker with other arguments: only an operator can resolve that. */

@@ -6,7 +6,9 @@
  * them only after the broker's confirms. A crash or connection loss between
  * the confirm and the delete publishes those entries again: a result may be
  * delivered twice (consumers dedupe by messageId, the performed message's id:
- * see lib/actors/result-id.ts), it is never lost.
+ * see lib/actors/result-id.ts), it is never lost. Entries
+ * it has published and awaits confirms for are its own: the shipper does not
+ * move them to another node until they are confirmed or given back.
  */
 import type { ChannelModel, ConfirmChannel } from "amqplib";
 import { RESULT_ID_HEADER } from "../actors/result-id";
@@ -25,6 +27,8 @@ const REOPEN_DELAY_MS = 1000;
 /** Results published and not yet confirmed, at most. */
 const MAX_UNCONFIRMED = 5000;
 const DRAIN_POLL_MS = 20;
+/** How often a delete of confirmed entries that failed (a full disk) is tried again. */
+const DELETE_RETRY_MS = 1000;
 
 export class OutboxRelay {
 	private readonly connection: AmqpConnection;
@@ -40,11 +44,12 @@ export class OutboxRelay {
 	private nudged = false;
 	private closed = false;
 	private publishedCount = 0;
-	/** Highest outbox seq published on the current channel. */
-	private sentUpTo = 0;
-	private unconfirmed = 0;
+	/** Outbox seqs published on the current channel and not confirmed yet. */
+	private readonly unconfirmed = new Set<number>();
 	/** Confirmed seqs waiting for their batched delete. */
 	private done: number[] = [];
+	/** Set while deleting confirmed entries fails; they stay taken meanwhile: neither published again nor shipped. */
+	private deleteFailing = false;
 	private confirmWaiter: (() => void) | undefined;
 
 	constructor(connection: AmqpConnection, store: Store, settings: OutboxSettings, logger: Logger) {
@@ -114,9 +119,6 @@ export class OutboxRelay {
 			return;
 		}
 		this.channel = channel;
-		// A new channel starts from the oldest entry still in the outbox: whatever was not confirmed goes again.
-		this.sentUpTo = 0;
-		this.unconfirmed = 0;
 		this.nudge();
 	}
 
@@ -130,17 +132,16 @@ export class OutboxRelay {
 	private async relay(): Promise<void> {
 		while (this.channel && !this.closed) {
 			const channel = this.channel;
-			if (this.unconfirmed >= MAX_UNCONFIRMED) {
+			if (this.unconfirmed.size >= MAX_UNCONFIRMED) {
 				await new Promise<void>((resolve) => (this.confirmWaiter = resolve));
 				continue;
 			}
-			const entries = this.store.outbox(this.batchSize, this.sentUpTo);
+			const entries = this.store.takeOutbox(this.batchSize);
 			if (entries.length === 0) return;
 			for (const entry of entries) {
-				this.unconfirmed++;
+				this.unconfirmed.add(entry.seq);
 				channel.sendToQueue(this.queue, Buffer.from(entry.body), publishOptions(entry), (err: unknown) => this.confirmed(channel, entry.seq, err));
 			}
-			this.sentUpTo = entries[entries.length - 1].seq;
 			// Let confirms and commits in; the loop comes back for what arrived meanwhile.
 			await new Promise((resolve) => setImmediate(resolve));
 		}
@@ -148,12 +149,12 @@ export class OutboxRelay {
 
 	private confirmed(channel: ConfirmChannel, seq: number, err: unknown): void {
 		if (channel !== this.channel) return;
-		this.unconfirmed--;
 		if (err) {
 			this.logger.error(`the broker refused a result for "${this.queue}" (${reasonOf(err)}); publishing again on a new channel`);
 			void channel.close().catch(() => undefined);
 			return;
 		}
+		this.unconfirmed.delete(seq);
 		this.done.push(seq);
 		if (this.done.length === 1) setImmediate(() => this.deleteDone());
 		const waiter = this.confirmWaiter;
@@ -165,13 +166,30 @@ export class OutboxRelay {
 		const seqs = this.done;
 		this.done = [];
 		if (seqs.length === 0 || this.closed) return;
-		this.store.outboxDone(seqs);
+		try {
+			this.store.outboxDone(seqs);
+		} catch (err) {
+			this.done = seqs.concat(this.done);
+			if (!this.deleteFailing) {
+				this.logger.error(`could not delete ${seqs.length} confirmed results from the outbox (${reasonOf(err)}); trying again every ${DELETE_RETRY_MS / 1000} s`);
+			}
+			this.deleteFailing = true;
+			setTimeout(() => this.deleteDone(), DELETE_RETRY_MS);
+			return;
+		}
+		if (this.deleteFailing) {
+			this.deleteFailing = false;
+			this.logger.info("confirmed results are deleted from the outbox again");
+		}
 		this.publishedCount += seqs.length;
 	}
 
 	private channelClosed(channel: ConfirmChannel, model: ChannelModel): void {
 		if (channel !== this.channel) return;
 		this.channel = undefined;
+		// Whatever was not confirmed goes again, on the next channel or (when its key moved) from another node.
+		this.store.giveBack([...this.unconfirmed]);
+		this.unconfirmed.clear();
 		const waiter = this.confirmWaiter;
 		this.confirmWaiter = undefined;
 		waiter?.();

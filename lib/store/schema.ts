@@ -1,10 +1,14 @@
 /**
  * The node-local SQLite schema. One file per node; every table that holds
- * something about a key has that key, so a key's messages, actor state and
- * processed ids can be shipped together when the key moves.
+ * something about a key has that key, so a key's messages, actor state,
+ * processed ids, unpublished results and dead letters can be shipped together
+ * when the key moves.
  */
-/** 2: message and outbox seqs are AUTOINCREMENT (never reused). No file of version 1 was ever released. */
-export const SCHEMA_VERSION = 2;
+/**
+ * 2: message and outbox seqs are AUTOINCREMENT (never reused). No file of version 1 was ever released.
+ * 3: outbox rows have the key whose perform made them and an id of their own, so they move with the key.
+ */
+export const SCHEMA_VERSION = 3;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -45,6 +49,7 @@ CREATE TABLE IF NOT EXISTS actors (
 	deleted INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 
+-- Messages that failed their last attempt; they move with their key and wait for a requeue.
 CREATE TABLE IF NOT EXISTS dead (
 	seq INTEGER PRIMARY KEY,
 	id TEXT NOT NULL,
@@ -57,13 +62,18 @@ CREATE TABLE IF NOT EXISTS dead (
 	reason TEXT NOT NULL,
 	died_at INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS dead_by_key ON dead (key);
 
 -- Results written in the same transaction as the perform that made them,
--- published from here and deleted once the broker confirmed them.
+-- published from here and deleted once the broker confirmed them. uid stays the
+-- same when a row moves with its key, so a shipment sent twice stores it once.
 CREATE TABLE IF NOT EXISTS outbox (
 	seq INTEGER PRIMARY KEY AUTOINCREMENT,
+	uid TEXT NOT NULL UNIQUE,
+	key TEXT NOT NULL,
 	body TEXT NOT NULL,
 	headers TEXT,
 	created_at INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS outbox_by_key ON outbox (key);
 `;

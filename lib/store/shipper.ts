@@ -3,7 +3,9 @@
  * goes to the key's owner, and is deleted here only after the owner committed it.
  *
  * Newly stored rows and the resync after a view change are the same thing:
- * a key is "outbound" when the current ring names another owner.
+ * a key is "outbound" when the current ring names another owner. Results the
+ * relay has published and awaits confirms for stay until they are confirmed
+ * (then gone) or given back (then shipped): a result is published by one node.
  */
 import type { TopologyParticipant, TopologyState, View } from "../topology/topology";
 import { failpoint } from "../failpoint";
@@ -32,6 +34,10 @@ export class Shipper implements TopologyParticipant {
 	private active = false;
 	private outbound = new Set<string>();
 	private snapshot: { keys: Set<string>; done: () => void } | null = null;
+	/** Shipped keys whose results were in flight on the relay: shipped again once those settle. */
+	private readonly awaitingResults = new Set<string>();
+	/** While leaving, a key is handed off only when its results in flight are settled too. */
+	private leaving = false;
 	private running = false;
 	private retryTimer: NodeJS.Timeout | null = null;
 	private retryMs = RETRY_MIN_MS;
@@ -43,6 +49,7 @@ export class Shipper implements TopologyParticipant {
 	constructor(options: ShipperOptions) {
 		this.options = options;
 		options.store.onStored((rows) => this.noteStored(rows));
+		options.store.onOutboxSettled(() => this.resultsSettled());
 	}
 
 	/** Keys waiting to be shipped. */
@@ -53,12 +60,14 @@ export class Shipper implements TopologyParticipant {
 	onView(view: View): void {
 		this.view = view;
 		this.snapshot = null;
+		this.awaitingResults.clear();
 		this.outbound = new Set(this.options.store.keysHeld().filter((key) => this.isForeign(key)));
 		this.kick();
 	}
 
 	onStateChange(_from: TopologyState, to: TopologyState): void {
 		this.active = to === "rehashing" || to === "ready" || to === "stopping";
+		this.leaving = to === "stopping";
 		this.kick();
 	}
 
@@ -115,7 +124,8 @@ export class Shipper implements TopologyParticipant {
 					try {
 						await this.shipKeys(owner, view, keys);
 						this.retryMs = RETRY_MIN_MS;
-						this.settle(keys);
+						for (const key of keys) if (this.options.store.resultsInFlight(key)) this.awaitingResults.add(key);
+						this.settle(this.leaving ? keys.filter((key) => !this.awaitingResults.has(key)) : keys);
 					} catch (err) {
 						for (const key of keys) if (this.isForeign(key)) this.outbound.add(key);
 						this.failures++;
@@ -154,14 +164,32 @@ export class Shipper implements TopologyParticipant {
 
 	/** Ships everything held for keys, in parts that fit a transporter packet. */
 	private async shipKeys(owner: string, view: View, keys: string[]): Promise<void> {
-		const whole = this.options.store.shipmentOf(keys);
-		for (const part of split(whole, this.options.batchRows, this.options.batchBytes ?? 256 * 1024)) {
-			await this.options.ship(owner, view.id, part);
-			failpoint("ship.after-send");
-			this.options.store.forget(part);
-			this.shippedRows += part.messages.length;
-			this.shipments++;
+		const { store } = this.options;
+		const whole = store.shipmentOf(keys);
+		if (isEmpty(whole)) return;
+		try {
+			for (const part of split(whole, this.options.batchRows, this.options.batchBytes ?? 256 * 1024)) {
+				await this.options.ship(owner, view.id, part);
+				failpoint("ship.after-send");
+				store.forget(part);
+				this.shippedRows += part.messages.length;
+				this.shipments++;
+			}
+		} finally {
+			store.release(whole);
 		}
+	}
+
+	/** Results in flight were confirmed (gone) or given back (to ship): look at their keys again. */
+	private resultsSettled(): void {
+		if (this.awaitingResults.size === 0) return;
+		for (const key of this.awaitingResults) {
+			if (this.options.store.resultsInFlight(key)) continue;
+			this.awaitingResults.delete(key);
+			if (this.isForeign(key)) this.outbound.add(key);
+			else this.snapshot?.keys.delete(key);
+		}
+		this.kick();
 	}
 
 	private settle(keys: string[]): void {
@@ -194,17 +222,17 @@ export class Shipper implements TopologyParticipant {
  * so no call exceeds the transporter's packet limit. Actor records and
  * processed ids go first (the receiver needs them before it may start the
  * keys, which it does only after the whole handoff); messages keep their
- * (key, stamp) order across parts.
+ * (key, stamp) order across parts; dead letters and results come last.
  */
 export function split(shipment: Shipment, maxRows: number, maxBytes: number): Shipment[] {
 	const parts: Shipment[] = [];
-	let current: Shipment = { messages: [], actors: [], processed: [] };
+	let current: Required<Shipment> = emptyShipment();
 	let rows = 0;
 	let bytes = 0;
-	const add = (size: number, put: (part: Shipment) => void) => {
+	const add = (size: number, put: (part: Required<Shipment>) => void) => {
 		if (rows > 0 && (rows >= maxRows || bytes + size > maxBytes)) {
 			parts.push(current);
-			current = { messages: [], actors: [], processed: [] };
+			current = emptyShipment();
 			rows = bytes = 0;
 		}
 		put(current);
@@ -217,8 +245,24 @@ export function split(shipment: Shipment, maxRows: number, maxBytes: number): Sh
 		const size = byteSize(message.payload) + (message.headers ? byteSize(JSON.stringify(message.headers)) : 0) + byteSize(message.key) + byteSize(message.id) + 32;
 		add(size, (p) => p.messages.push(message));
 	}
+	for (const dead of shipment.dead ?? []) {
+		const size = byteSize(dead.payload) + (dead.headers ? byteSize(JSON.stringify(dead.headers)) : 0) + byteSize(dead.key) + byteSize(dead.id) + byteSize(dead.reason) + 48;
+		add(size, (p) => p.dead.push(dead));
+	}
+	for (const result of shipment.outbox ?? []) {
+		const size = byteSize(result.body) + (result.headers ? byteSize(JSON.stringify(result.headers)) : 0) + byteSize(result.key) + byteSize(result.uid) + 16;
+		add(size, (p) => p.outbox.push(result));
+	}
 	parts.push(current);
 	return parts;
+}
+
+function emptyShipment(): Required<Shipment> {
+	return { messages: [], actors: [], processed: [], outbox: [], dead: [] };
+}
+
+function isEmpty(shipment: Required<Shipment>): boolean {
+	return shipment.messages.length + shipment.actors.length + shipment.processed.length + shipment.outbox.length + shipment.dead.length === 0;
 }
 
 function byteSize(text: string): number {

@@ -6,6 +6,7 @@
  * a received shipment, and forgetting what the owner has committed.
  */
 import Database = require("better-sqlite3");
+import { randomUUID } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import { SCHEMA, SCHEMA_VERSION } from "./schema";
@@ -47,20 +48,34 @@ export interface ProcessedRecord {
 	at: number;
 }
 
-/** What moves with a set of keys from one node to another. */
-export interface Shipment {
-	messages: Omit<StoredMessage, "seq">[];
-	actors: ActorRecord[];
-	processed: ProcessedRecord[];
-}
-
 export interface DeadMessage extends StoredMessage {
 	reason: string;
 	diedAt: number;
 }
 
+/** A result not yet confirmed by the broker, as it moves with its key (seq is each store's own). */
+export interface ShippedResult {
+	uid: string;
+	key: string;
+	body: string;
+	headers: Headers | null;
+	createdAt: number;
+}
+
+/** What moves with a set of keys from one node to another. */
+export interface Shipment {
+	messages: Omit<StoredMessage, "seq">[];
+	actors: ActorRecord[];
+	processed: ProcessedRecord[];
+	/** Results not yet published; absent from senders that predate moving them. */
+	outbox?: ShippedResult[];
+	/** Dead letters, waiting for a requeue on the key's owner. */
+	dead?: Omit<DeadMessage, "seq">[];
+}
+
 export interface OutboxEntry {
 	seq: number;
+	key: string;
 	body: string;
 	headers: Headers | null;
 }
@@ -74,7 +89,8 @@ export interface Commit {
 	/** Failed for the last time: moved to the dead table with the reason. */
 	dead?: { seq: number; reason: string }[];
 	actors?: ActorRecord[];
-	outbox?: { body: string; headers?: Headers | null }[];
+	/** Results, each with the key whose perform made it (it moves with that key until published). */
+	outbox?: { key: string; body: string; headers?: Headers | null }[];
 }
 
 export interface StoreOptions {
@@ -109,6 +125,19 @@ function toMessage(row: MessageRow): StoredMessage {
 	};
 }
 
+interface OutboxRow {
+	seq: number;
+	uid: string;
+	key: string;
+	body: string;
+	headers: string | null;
+	created_at: number;
+}
+
+function toOutboxEntry(row: OutboxRow): OutboxEntry {
+	return { seq: row.seq, key: row.key, body: row.body, headers: row.headers === null ? null : (JSON.parse(row.headers) as Headers) };
+}
+
 function toActor(row: { id: string; payload: string | null; timeout: number; deleted: number }): ActorRecord {
 	return {
 		id: row.id,
@@ -116,6 +145,11 @@ function toActor(row: { id: string; payload: string | null; timeout: number; del
 		timeout: row.timeout,
 		deleted: row.deleted === 1,
 	};
+}
+
+/** SQLite could not grow the store (SQLITE_FULL): the disk, or the database's page limit, is full. */
+export function isDiskFull(err: unknown): boolean {
+	return typeof err === "object" && err !== null && (err as { code?: unknown }).code === "SQLITE_FULL";
 }
 
 /** Keys per IN (...) query: json_each keeps one prepared statement for any count. */
@@ -127,6 +161,17 @@ export class Store {
 	private readonly dedupeWindowMs: number;
 	private readonly listeners: StoredListener[] = [];
 	private readonly outboxListeners: (() => void)[] = [];
+	private readonly outboxSettledListeners: (() => void)[] = [];
+	/**
+	 * Outbox rows are taken by one side at a time, so a result is never both published here and
+	 * moved away: rows the relay published and awaits confirms for (seq → key) are not shipped,
+	 * rows in a shipment the receiver has not committed yet (uid → seq) are not published.
+	 */
+	private readonly sending = new Map<number, string>();
+	private readonly sendingPerKey = new Map<string, number>();
+	private readonly shipping = new Map<string, number>();
+	/** The relay's place in the outbox: rows up to this seq were taken (rows given back move it back). */
+	private outboxCursor = 0;
 	private lastStamp = 0;
 	private pending: number;
 	/** Rows stored by append (ingest, actions) and by receive (handoff), and ids dropped as duplicates, since open. */
@@ -193,10 +238,13 @@ export class Store {
 			deleteActor: db.prepare("DELETE FROM actors WHERE id = ?"),
 			actor: db.prepare("SELECT id, payload, timeout, deleted FROM actors WHERE id = ?"),
 			allActors: db.prepare("SELECT id, payload, timeout, deleted FROM actors"),
-			insertOutbox: db.prepare("INSERT INTO outbox (body, headers, created_at) VALUES (?, ?, ?)"),
-			outboxBatch: db.prepare("SELECT seq, body, headers FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"),
+			insertOutbox: db.prepare(
+				"INSERT INTO outbox (uid, key, body, headers, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(uid) DO NOTHING",
+			),
+			outboxBatch: db.prepare("SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"),
 			outboxCount: db.prepare("SELECT count(*) AS n FROM outbox").pluck(),
 			deleteOutbox: db.prepare("DELETE FROM outbox WHERE seq = ?"),
+			deleteOutboxByUid: db.prepare("DELETE FROM outbox WHERE uid = ?"),
 			scan: db.prepare("SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?"),
 			messagesOfKeys: db.prepare(
 				"SELECT * FROM messages WHERE key IN (SELECT value FROM json_each(?)) ORDER BY key, stamp",
@@ -208,13 +256,22 @@ export class Store {
 			processedOfKeys: db.prepare(
 				"SELECT id, key, at FROM processed WHERE key IN (SELECT value FROM json_each(?))",
 			),
+			outboxOfKeys: db.prepare("SELECT * FROM outbox WHERE key IN (SELECT value FROM json_each(?)) ORDER BY seq"),
+			deadOfKeys: db.prepare("SELECT * FROM dead WHERE key IN (SELECT value FROM json_each(?)) ORDER BY seq"),
 			keysHeld: db.prepare(
-				"SELECT key FROM messages UNION SELECT id FROM actors UNION SELECT key FROM processed",
+				`SELECT key FROM messages UNION SELECT id FROM actors UNION SELECT key FROM processed
+				 UNION SELECT key FROM outbox UNION SELECT key FROM dead`,
 			).pluck(),
 			pruneProcessed: db.prepare("DELETE FROM processed WHERE at < ?"),
 			deadCount: db.prepare("SELECT count(*) AS n FROM dead").pluck(),
 			deadList: db.prepare("SELECT * FROM dead ORDER BY seq LIMIT ?"),
 			deleteDead: db.prepare("DELETE FROM dead WHERE seq = ?"),
+			deleteDeadLetter: db.prepare("DELETE FROM dead WHERE id = ? AND died_at = ?"),
+			insertDead: db.prepare(
+				`INSERT INTO dead (id, key, stamp, payload, headers, received_at, attempts, reason, died_at)
+				 SELECT @id, @key, @stamp, @payload, @headers, @receivedAt, @attempts, @reason, @diedAt
+				 WHERE NOT EXISTS (SELECT 1 FROM dead WHERE id = @id AND died_at = @diedAt)`,
+			),
 			processedCount: db.prepare("SELECT count(*) AS n FROM processed").pluck(),
 			actorRowCount: db.prepare("SELECT count(*) AS n FROM actors").pluck(),
 		};
@@ -304,6 +361,7 @@ export class Store {
 	receive(shipment: Shipment): { stored: StoredMessage[]; duplicates: number } {
 		const result = this.db.transaction(() => {
 			let dropped = 0;
+			let results = 0;
 			for (const p of shipment.processed) {
 				this.sql.rememberId.run(p.id, p.key, p.at);
 				// A copy still pending here (a crashed node's leftovers) was performed elsewhere already.
@@ -312,13 +370,21 @@ export class Store {
 			for (const a of shipment.actors) {
 				this.saveActor(a);
 			}
-			return { ...this.insertAll(shipment.messages, Date.now()), dropped };
+			// A shipment sent again (its reply was lost) stores its results and dead letters once.
+			for (const o of shipment.outbox ?? []) {
+				results += this.sql.insertOutbox.run(o.uid, o.key, o.body, o.headers ? JSON.stringify(o.headers) : null, o.createdAt).changes;
+			}
+			for (const d of shipment.dead ?? []) {
+				this.sql.insertDead.run({ ...d, headers: d.headers ? JSON.stringify(d.headers) : null });
+			}
+			return { ...this.insertAll(shipment.messages, Date.now()), dropped, results };
 		})();
 		this.pending += result.stored.length - result.dropped;
 		this.counts.received += result.stored.length;
 		this.counts.duplicates += result.duplicates + result.dropped;
 		this.announce(result.stored);
-		return result;
+		if (result.results > 0) for (const listener of this.outboxListeners) listener();
+		return { stored: result.stored, duplicates: result.duplicates };
 	}
 
 	/** Commits what a group of performs did, all or nothing. */
@@ -339,7 +405,7 @@ export class Store {
 				this.saveActor(a);
 			}
 			for (const o of work.outbox ?? []) {
-				this.sql.insertOutbox.run(o.body, o.headers ? JSON.stringify(o.headers) : null, now);
+				this.sql.insertOutbox.run(randomUUID(), o.key, o.body, o.headers ? JSON.stringify(o.headers) : null, now);
 			}
 		})();
 		this.pending -= removed;
@@ -351,9 +417,14 @@ export class Store {
 		this.sql.upsertActor.run(a.id, a.payload === undefined ? null : JSON.stringify(a.payload), a.timeout, a.deleted ? 1 : 0);
 	}
 
-	/** Called after a commit that wrote outbox entries. */
+	/** Called after a commit or a shipment that wrote outbox entries, and when entries are given back to the relay. */
 	onOutbox(listener: () => void): void {
 		this.outboxListeners.push(listener);
+	}
+
+	/** Called when results the relay had published were confirmed or given back: they may move now. */
+	onOutboxSettled(listener: () => void): void {
+		this.outboxSettledListeners.push(listener);
 	}
 
 	/** Pending rows after seq, in arrival order. */
@@ -371,9 +442,13 @@ export class Store {
 		return this.sql.keysHeld.all() as string[];
 	}
 
-	/** Everything held for these keys, messages oldest first per key. */
-	shipmentOf(keys: string[]): Shipment {
-		const shipment: Shipment = { messages: [], actors: [], processed: [] };
+	/**
+	 * Everything held for these keys, messages oldest first per key. Results the relay has
+	 * published and awaits confirms for stay out; the results taken are not published until
+	 * forget() or release() of this shipment.
+	 */
+	shipmentOf(keys: string[]): Required<Shipment> {
+		const shipment: Required<Shipment> = { messages: [], actors: [], processed: [], outbox: [], dead: [] };
 		for (let i = 0; i < keys.length; i += KEYS_PER_QUERY) {
 			const chunk = JSON.stringify(keys.slice(i, i + KEYS_PER_QUERY));
 			for (const row of this.sql.messagesOfKeys.all(chunk) as MessageRow[]) {
@@ -382,6 +457,16 @@ export class Store {
 			}
 			for (const row of this.sql.actorsOfKeys.all(chunk) as Parameters<typeof toActor>[0][]) shipment.actors.push(toActor(row));
 			for (const row of this.sql.processedOfKeys.all(chunk) as ProcessedRecord[]) shipment.processed.push(row);
+			for (const row of this.sql.outboxOfKeys.all(chunk) as OutboxRow[]) {
+				if (this.sending.has(row.seq) || this.shipping.has(row.uid)) continue;
+				this.shipping.set(row.uid, row.seq);
+				const { headers } = toOutboxEntry(row);
+				shipment.outbox.push({ uid: row.uid, key: row.key, body: row.body, headers, createdAt: row.created_at });
+			}
+			for (const row of this.sql.deadOfKeys.all(chunk) as (MessageRow & { reason: string; died_at: number })[]) {
+				const { seq: _seq, ...message } = toMessage(row);
+				shipment.dead.push({ ...message, reason: row.reason, diedAt: row.died_at });
+			}
 		}
 		return shipment;
 	}
@@ -393,9 +478,30 @@ export class Store {
 			for (const m of shipment.messages) n += this.sql.deleteMessageById.run(m.id).changes;
 			for (const a of shipment.actors) this.sql.deleteActor.run(a.id);
 			for (const p of shipment.processed) this.sql.forgetProcessed.run(p.id);
+			for (const o of shipment.outbox ?? []) this.sql.deleteOutboxByUid.run(o.uid);
+			for (const d of shipment.dead ?? []) this.sql.deleteDeadLetter.run(d.id, d.diedAt);
 			return n;
 		})();
+		for (const o of shipment.outbox ?? []) this.shipping.delete(o.uid);
 		this.pending -= removed;
+	}
+
+	/** A shipment that did not go (or its unsent part): its results may be published here again. */
+	release(shipment: Shipment): void {
+		let released = false;
+		for (const o of shipment.outbox ?? []) {
+			const seq = this.shipping.get(o.uid);
+			if (seq === undefined) continue;
+			this.shipping.delete(o.uid);
+			this.outboxCursor = Math.min(this.outboxCursor, seq - 1);
+			released = true;
+		}
+		if (released) for (const listener of this.outboxListeners) listener();
+	}
+
+	/** Whether the relay awaits the broker's confirm for a result of this key (it is not shipped meanwhile). */
+	resultsInFlight(key: string): boolean {
+		return this.sendingPerKey.has(key);
 	}
 
 	actor(id: string): ActorRecord | undefined {
@@ -408,13 +514,48 @@ export class Store {
 		for (const row of this.sql.allActors.iterate() as IterableIterator<Parameters<typeof toActor>[0]>) yield toActor(row);
 	}
 
-	/** Outbox entries after seq (oldest first). */
+	/** Outbox entries after seq (oldest first), to look at: the relay takes them with takeOutbox(). */
 	outbox(limit: number, afterSeq = 0): OutboxEntry[] {
-		return (this.sql.outboxBatch.all(afterSeq, limit) as { seq: number; body: string; headers: string | null }[]).map((r) => ({
-			seq: r.seq,
-			body: r.body,
-			headers: r.headers === null ? null : (JSON.parse(r.headers) as Headers),
-		}));
+		return (this.sql.outboxBatch.all(afterSeq, limit) as OutboxRow[]).map(toOutboxEntry);
+	}
+
+	/**
+	 * The next outbox entries for the relay to publish, oldest first, skipping those in a
+	 * shipment. They count as in flight (never shipped) until outboxDone() or giveBack().
+	 */
+	takeOutbox(limit: number): OutboxEntry[] {
+		for (;;) {
+			const rows = this.sql.outboxBatch.all(this.outboxCursor, limit) as OutboxRow[];
+			if (rows.length === 0) return [];
+			this.outboxCursor = rows[rows.length - 1].seq;
+			const taken: OutboxEntry[] = [];
+			for (const row of rows) {
+				if (this.shipping.has(row.uid) || this.sending.has(row.seq)) continue;
+				this.sending.set(row.seq, row.key);
+				this.sendingPerKey.set(row.key, (this.sendingPerKey.get(row.key) ?? 0) + 1);
+				taken.push(toOutboxEntry(row));
+			}
+			if (taken.length > 0) return taken;
+		}
+	}
+
+	/** Entries taken but not confirmed (the channel died): they are taken again, or shipped, later. */
+	giveBack(seqs: number[]): void {
+		for (const seq of seqs) {
+			if (!this.settleSending(seq)) continue;
+			this.outboxCursor = Math.min(this.outboxCursor, seq - 1);
+		}
+		for (const listener of this.outboxSettledListeners) listener();
+	}
+
+	private settleSending(seq: number): boolean {
+		const key = this.sending.get(seq);
+		if (key === undefined) return false;
+		this.sending.delete(seq);
+		const left = this.sendingPerKey.get(key)! - 1;
+		if (left === 0) this.sendingPerKey.delete(key);
+		else this.sendingPerKey.set(key, left);
+		return true;
 	}
 
 	get outboxCount(): number {
@@ -426,6 +567,8 @@ export class Store {
 		this.db.transaction(() => {
 			for (const seq of seqs) this.sql.deleteOutbox.run(seq);
 		})();
+		for (const seq of seqs) this.settleSending(seq);
+		for (const listener of this.outboxSettledListeners) listener();
 	}
 
 	get deadCount(): number {

@@ -2,7 +2,9 @@
  * lib/ingest against the real RabbitMQ on 127.0.0.1:5672 and a real SQLite store.
  * Every test declares its own randomly named queues and deletes them at the end.
  */
+import Database = require("better-sqlite3");
 import assert from "node:assert/strict";
+import * as fs from "fs";
 import { describe, it, TestContext } from "node:test";
 import { RESULT_ID_HEADER } from "../../lib/actors/result-id";
 import { KeyhiveConfig, readConfig } from "../../lib/config";
@@ -10,6 +12,7 @@ import { AmqpConnection } from "../../lib/ingest/connection";
 import { deadLetterExchangeOf, deadLetterQueueOf, InboxConsumer, REASON_HEADER } from "../../lib/ingest/consumer";
 import { OutboxRelay } from "../../lib/ingest/outbox";
 import { OutgoingMessage, publishBatch } from "../../lib/ingest/publisher";
+import { Ring } from "../../lib/ring";
 import type { Store } from "../../lib/store/store";
 import {
 	AMQP_URL,
@@ -23,6 +26,8 @@ import {
 	unusedPort,
 	waitFor,
 } from "../support/amqp";
+import { NodeProcess, observer, tempDir, waitForReady } from "../support/cluster";
+import { onFile } from "../support/tmp";
 
 type Env = Record<string, string>;
 
@@ -70,6 +75,18 @@ function startProcessing(store: Store, consumer: InboxConsumer, perTick: number)
 		consumer.recheck();
 	}, 10);
 	return { stop: () => clearInterval(timer) };
+}
+
+/**
+ * Caps the store's own SQLite connection at the pages it has now (PRAGMA max_page_count): its next
+ * growth fails with a real SQLITE_FULL, as on a full disk. Returns the function that gives the room back.
+ */
+function fillDisk(store: Store): () => void {
+	const db = (store as unknown as { db: Database.Database }).db;
+	const pages = db.pragma("page_count", { simple: true }) as number;
+	const limit = db.pragma("max_page_count", { simple: true }) as number;
+	db.pragma(`max_page_count = ${pages}`);
+	return () => db.pragma(`max_page_count = ${limit}`);
 }
 
 function messages(count: number, keys: number, prefix = "m"): OutgoingMessage[] {
@@ -225,6 +242,35 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		assert.equal(f.store.pendingCount, 30);
 	});
 
+	it("a full disk stops ingest with one log line and acks nothing unstored; it resumes, in order, when space returns", async (t) => {
+		const f = await inboxFixture(t, { KEYHIVE_PREFETCH: "200", KEYHIVE_BATCH_SIZE: "20" });
+		const keys = 5;
+		const big = (list: OutgoingMessage[]) => list.map((m) => ({ ...m, payload: `${m.payload} ${"x".repeat(500)}` }));
+		await publishBatch(f.producer, f.queue, big(messages(100, keys, "before")));
+		await waitFor(() => f.consumer.ingested === 100, "the first messages to be stored");
+		const restore = fillDisk(f.store);
+		await publishBatch(f.producer, f.queue, big(messages(400, keys, "during")));
+		await waitFor(() => f.logger.at("error").some((l) => l.includes("disk full")), "the disk-full line");
+		// The last page's free bytes may have taken a few rows before the disk filled.
+		const stored = f.consumer.ingested;
+		await new Promise((resolve) => setTimeout(resolve, 2500));
+		assert.equal(f.logger.at("error").length, 1, `one line while the disk stays full: ${f.logger.at("error").join(" | ")}`);
+		assert.match(f.logger.at("error")[0], /disk full: .* \(SQLITE_FULL\); ingest stopped, nothing acked/);
+		assert.ok(f.consumer.paused, "paused while the disk is full");
+		assert.ok(stored < 500, `${stored} stored: the disk filled up`);
+		assert.equal(f.consumer.ingested, stored, "nothing stored while the disk stays full");
+		assert.equal(f.store.pendingCount, stored);
+		restore();
+		await waitFor(() => f.consumer.ingested === 500, "ingest to resume", 15_000, () => `ingested ${f.consumer.ingested}`);
+		assert.ok(f.logger.at("info").some((l) => l.includes("has room again: ingest resumed")));
+		assert.equal(f.consumer.duplicates, 0);
+		assert.equal((await f.helper.channel.checkQueue(f.queue)).messageCount, 0, "every message acked once stored");
+		for (let k = 0; k < keys; k++) {
+			const expected = [...messages(100, keys, "before"), ...messages(400, keys, "during")].filter((m) => m.key === `key_${k}`).map((m) => m.id);
+			assert.deepEqual(f.store.messagesOf(`key_${k}`).map((r) => r.id), expected, `key_${k} in publish order`);
+		}
+	});
+
 	it("publishBatch reports progress per confirmed thousand and refuses a missing queue", async (t) => {
 		const f = await inboxFixture(t);
 		const progress: number[] = [];
@@ -294,10 +340,11 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		// As the runtime writes them: the result id (the performed message's) in a header, and a body id that is not it.
 		const results = (from: number, to: number) =>
 			Array.from({ length: to - from }, (_, i) => ({
+				key: `key_${i}`,
 				body: JSON.stringify({ id: "cart:1", value: from + i }),
 				headers: { key: `key_${i}`, [RESULT_ID_HEADER]: `r-${from + i}` },
 			}));
-		store.commit({ outbox: [...results(0, 20), { body: "not json" }] });
+		store.commit({ outbox: [...results(0, 20), { key: "key_x", body: "not json" }] });
 		connection.start();
 		relay.start();
 		assert.equal(await relay.drain(10_000), true, "outbox drained");
@@ -323,6 +370,35 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		assert.ok(relay.published >= 41);
 	});
 
+	it("a confirmed result whose delete fails (a full disk) is neither published again nor lost; it is deleted once the store takes writes", async (t) => {
+		const resultsQueue = uniqueName("results");
+		const logger = recordingLogger();
+		const { store, dispose } = tempStore();
+		const connection = new AmqpConnection(AMQP_URL, { name: uniqueName("relay"), logger });
+		const relay = new OutboxRelay(connection, store, { resultsQueue, pollMs: 100 }, logger);
+		const helper = await openTestChannel();
+		t.after(async () => {
+			await relay.close();
+			await connection.close();
+			await deleteAll(helper.model, { queues: [resultsQueue] });
+			await helper.close();
+			dispose();
+		});
+		onFile(store.file, "CREATE TRIGGER fail_delete BEFORE DELETE ON outbox BEGIN SELECT RAISE(ABORT, 'injected failure'); END;");
+		store.commit({ outbox: Array.from({ length: 10 }, (_, i) => ({ key: `key_${i}`, body: JSON.stringify({ id: `r-${i}` }) })) });
+		connection.start();
+		relay.start();
+		await waitFor(() => logger.at("error").some((l) => l.includes("confirmed results from the outbox")), "the failed delete to be said");
+		await new Promise((resolve) => setTimeout(resolve, 1500));
+		assert.equal(logger.at("error").length, 1, "said once");
+		assert.equal(store.outboxCount, 10);
+		assert.equal(store.shipmentOf(store.keysHeld()).outbox.length, 0, "confirmed results are not shipped");
+		onFile(store.file, "DROP TRIGGER fail_delete;");
+		await waitFor(() => store.outboxCount === 0, "the delete to succeed");
+		assert.ok(logger.at("info").some((l) => l.includes("deleted from the outbox again")));
+		assert.equal((await drainQueue(helper.channel, resultsQueue)).length, 10, "each result published once");
+	});
+
 	it("when RabbitMQ is unreachable logs one line, does not throw, and keeps retrying quietly", async (t) => {
 		const port = await unusedPort();
 		const logger = recordingLogger();
@@ -338,5 +414,60 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		assert.ok(!logger.lines.some((l) => l.msg.includes("secret")), "the password is never logged");
 		assert.equal(connection.isConnected, false);
 		await assert.rejects(publishBatch(connection, "any", [{ id: "1", key: "k", payload: "p" }]), /not connected/);
+	});
+});
+
+describe("a graceful leave while RabbitMQ is out of reach for the leaving node", () => {
+	it("hands its unpublished results to their keys' owner, which publishes each of them once", async (t) => {
+		const name = uniqueName("leave");
+		const dir = tempDir(name);
+		const env = { NAMESPACE: name, KEYHIVE_QUEUE: `${name}.inbox`, KEYHIVE_RESULTS_QUEUE: `${name}.processed`, KEYHIVE_ACTORS: "1000", AMQP_URL };
+		const [a, b] = [`${name}-a`, `${name}-b`];
+		const unreachable = `amqp://guest:guest@127.0.0.1:${await unusedPort()}`;
+		const leaving = new NodeProcess({ nodeID: a, dir, env: { ...env, AMQP_URL: unreachable } });
+		const staying = new NodeProcess({ nodeID: b, dir, env });
+		const broker = await observer(name);
+		const helper = await openTestChannel();
+		t.after(async () => {
+			await Promise.all([leaving.stop(20_000), staying.stop(20_000)]);
+			await broker.stop();
+			await deleteAll(helper.model, {
+				queues: [env.KEYHIVE_QUEUE, deadLetterQueueOf(env.KEYHIVE_QUEUE), env.KEYHIVE_RESULTS_QUEUE],
+				exchanges: [deadLetterExchangeOf(env.KEYHIVE_QUEUE)],
+			});
+			await helper.close();
+			fs.rmSync(dir, { recursive: true, force: true });
+		});
+		leaving.start();
+		staying.start();
+		await waitForReady(broker, [a, b], [a, b]);
+		const ring = Ring.of([a, b]);
+		const keys = Array.from({ length: 1000 }, (_, i) => `key_${i + 1}`).filter((key) => ring.ownerOf(key) === a).slice(0, 50);
+		const sent = Array.from({ length: 200 }, (_, i) => ({ id: `r-${i}`, key: keys[i % keys.length], payload: "x" }));
+		await broker.call("store.append", { messages: sent }, { nodeID: a });
+		type Stats = { pending: number; outbox: number };
+		await waitFor(
+			async () => {
+				const stats = (await broker.call("store.stats", {}, { nodeID: a })) as Stats;
+				return stats.pending === 0 && stats.outbox === sent.length;
+			},
+			"every message performed on the leaving node, its results in its outbox",
+		);
+		await leaving.stop();
+		assert.match(leaving.log(), /everything handed off/);
+		assert.doesNotMatch(leaving.log(), /results could not be published/);
+		const results: string[] = [];
+		await waitFor(
+			async () => {
+				for (const m of await drainQueue(helper.channel, env.KEYHIVE_RESULTS_QUEUE)) results.push((JSON.parse(m.content.toString()) as { id: string }).id);
+				return results.length >= sent.length;
+			},
+			"the leaving node's results published by the node that stays",
+			20_000,
+			() => `${results.length} of ${sent.length} results`,
+		);
+		await new Promise((resolve) => setTimeout(resolve, 500));
+		for (const m of await drainQueue(helper.channel, env.KEYHIVE_RESULTS_QUEUE)) results.push((JSON.parse(m.content.toString()) as { id: string }).id);
+		assert.deepEqual([...results].sort(), sent.map((m) => m.id).sort(), "each result once");
 	});
 });

@@ -73,7 +73,7 @@ describe("interpretResult", () => {
 	});
 
 	it("what the perform published goes into the same commit", () => {
-		const outbox = [{ body: "1", headers: null }];
+		const outbox = [{ key: "a", body: "1", headers: null }];
 		const out = interpretResult(actor, undefined, [], outbox);
 		assert.deepEqual(out.commit, { outbox });
 		assert.equal(isEmptyCommit(out.commit), false);
@@ -93,10 +93,10 @@ describe("result ids", () => {
 	});
 
 	it("withResultIds adds the id to each entry's headers and keeps the others", () => {
-		const stamped = withResultIds([{ body: "1", headers: { key: "k" } }, { body: "2", headers: null }], rows, "a", 5);
+		const stamped = withResultIds([{ key: "a", body: "1", headers: { key: "k" } }, { key: "a", body: "2", headers: null }], rows, "a", 5);
 		assert.deepEqual(stamped, [
-			{ body: "1", headers: { key: "k", [RESULT_ID_HEADER]: "m1" } },
-			{ body: "2", headers: { [RESULT_ID_HEADER]: "m2" } },
+			{ key: "a", body: "1", headers: { key: "k", [RESULT_ID_HEADER]: "m1" } },
+			{ key: "a", body: "2", headers: { [RESULT_ID_HEADER]: "m2" } },
 		]);
 	});
 });

@@ -1,3 +1,4 @@
+import Database = require("better-sqlite3");
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { Ring } from "../../lib/ring";
@@ -241,6 +242,74 @@ describe("Shipper", () => {
 		p.refusing = true;
 		await p.shipper.handoff(viewOf(["a", "b"])); // equal members, but not the view it was given
 		assert.equal(await isSettled(p.shipper.handoff(AB)), false, "refused rows keep the current handoff open");
+	});
+
+	it("moves results and dead letters with their key to the owner, who can publish and requeue them", async () => {
+		const p = pair();
+		const [key, other] = B_KEYS;
+		fill(p.a, [key, other], 2);
+		const [first, second] = p.a.messagesOf(key);
+		p.a.commit({ done: [{ seq: first.seq, id: first.id, key }], outbox: [{ key, body: "\"result of #0\"" }] });
+		p.a.commit({ dead: [{ seq: second.seq, reason: "broke" }] });
+		p.a.commit({ outbox: [{ key: A_KEYS[0], body: "\"a's own result\"" }] });
+		activate(p);
+		await p.shipper.handoff(AB);
+		assert.deepEqual(p.b.takeOutbox(10).map((o) => [o.key, o.body]), [[key, "\"result of #0\""]]);
+		assert.deepEqual(p.b.dead(10).map((d) => [d.id, d.reason]), [[second.id, "broke"]]);
+		assert.deepEqual(p.a.outbox(10).map((o) => o.body), ["\"a's own result\""], "a keeps the results of its own keys");
+		assert.equal(p.a.deadCount, 0);
+		assert.deepEqual(p.b.requeueDead(10).requeued.map((r) => r.id), [second.id]);
+	});
+
+	it("a result the relay has in flight is never shipped: a leaving node's handoff waits until it is confirmed or given back", async () => {
+		const p = pair();
+		const [confirmedKey, givenBackKey] = B_KEYS;
+		p.a.commit({ outbox: [{ key: confirmedKey, body: "\"c\"" }, { key: givenBackKey, body: "\"g\"" }, { key: givenBackKey, body: "\"g2\"" }] });
+		const inFlight = p.a.takeOutbox(2);
+		assert.deepEqual(inFlight.map((o) => o.body), ["\"c\"", "\"g\""]);
+		p.shipper.onView(AB);
+		p.shipper.onStateChange("ready", "stopping");
+		const handoff = p.shipper.handoff(AB);
+		await waitFor(() => p.b.outboxCount === 1, { message: "the result not in flight shipped" });
+		await sleep(30);
+		assert.equal(await isSettled(handoff), false, "a leaving node waits for its results in flight");
+		p.a.outboxDone([inFlight[0].seq]);
+		p.a.giveBack([inFlight[1].seq]);
+		await handoff;
+		assert.deepEqual(p.b.outbox(10).map((o) => o.body).sort(), ["\"g\"", "\"g2\""], "the result given back was shipped, the confirmed one was not");
+		assert.equal(p.a.outboxCount, 0);
+	});
+
+	it("a staying node's handoff does not wait for results in flight: they ship later if given back", async () => {
+		const p = pair();
+		const [key] = B_KEYS;
+		fill(p.a, [key], 1);
+		p.a.commit({ outbox: [{ key, body: "\"r\"" }] });
+		const [entry] = p.a.takeOutbox(1);
+		activate(p);
+		await p.shipper.handoff(AB);
+		assert.equal(p.b.messagesOf(key).length, 1, "the key's messages moved");
+		assert.equal(p.b.outboxCount, 0);
+		p.a.giveBack([entry.seq]);
+		await waitFor(() => p.b.outboxCount === 1, { message: "the result given back shipped" });
+		assert.equal(p.a.outboxCount, 0);
+	});
+
+	it("a receiver whose disk is full (SQLITE_FULL) takes nothing; the sender keeps every row and ships them, in order, once there is room", async () => {
+		const p = pair();
+		const db = (p.b as unknown as { db: Database.Database }).db;
+		const limit = db.pragma("max_page_count", { simple: true }) as number;
+		db.pragma(`max_page_count = ${db.pragma("page_count", { simple: true }) as number}`);
+		const keys = B_KEYS.slice(0, 20);
+		p.a.append(keys.flatMap((key) => [0, 1, 2].map((i) => ({ id: `${key}#${i}`, key, payload: "x".repeat(2000) }))));
+		activate(p);
+		await waitFor(() => p.shipper.failures >= 2, { message: "shipping refused by the full disk" });
+		assert.equal(p.a.pendingCount, 60, "the sender forgot nothing");
+		assert.equal(p.b.pendingCount, 0);
+		db.pragma(`max_page_count = ${limit}`);
+		await waitFor(() => p.b.pendingCount === 60, { message: "shipped once there is room" });
+		for (const key of keys) assert.deepEqual(p.b.messagesOf(key).map((r) => r.id), [0, 1, 2].map((i) => `${key}#${i}`));
+		assert.equal(p.a.pendingCount, 0);
 	});
 
 	it("a new view makes keys this node owned foreign and ships them", async () => {

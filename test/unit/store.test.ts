@@ -1,8 +1,12 @@
 import assert from "node:assert/strict";
+import Database = require("better-sqlite3");
 import { after, describe, it } from "node:test";
+import { ActorRuntime } from "../../lib/actors/runtime";
+import { Ring } from "../../lib/ring";
 import { AppendError, validateAppend } from "../../lib/store/append";
 import { Store, type StoredMessage } from "../../lib/store/store";
 import { onFile, tempDir } from "../support/tmp";
+import { waitFor } from "../support/wait";
 
 const tmp = tempDir("keyhive-store-");
 after(() => tmp.cleanup());
@@ -107,7 +111,7 @@ describe("Store.commit", () => {
 		s.commit({
 			done: [a, b].map((r) => ({ seq: r.seq, id: r.id, key: r.key })),
 			actors: [{ id: "k", payload: { count: 2 }, timeout: 50, deleted: false }],
-			outbox: [{ body: "\"result\"", headers: { key: "k" } }, { body: "2" }],
+			outbox: [{ key: "k", body: "\"result\"", headers: { key: "k" } }, { key: "k", body: "2" }],
 		});
 		assert.deepEqual(s.scan(0, 10).map((r) => r.id), ["c"]);
 		assert.equal(s.pendingCount, 1);
@@ -132,7 +136,7 @@ describe("Store.commit", () => {
 				s.commit({
 					done: [{ seq: a.seq, id: a.id, key: a.key }],
 					actors: [{ id: "k", payload: 1, timeout: 0, deleted: false }],
-					outbox: [{ body: "\"fine\"" }, { body: "\"boom\"" }],
+					outbox: [{ key: "k", body: "\"fine\"" }, { key: "k", body: "\"boom\"" }],
 				}),
 			/injected failure/,
 		);
@@ -149,7 +153,7 @@ describe("Store.commit", () => {
 			const s = fresh();
 			onFile(s.file, FAIL_BOOM);
 			const [a] = s.append([msg("a", "k")]).stored;
-			assert.throws(() => s.commit({ done: [{ seq: a.seq, id: a.id, key: a.key }], outbox: [{ body: "\"boom\"" }] }));
+			assert.throws(() => s.commit({ done: [{ seq: a.seq, id: a.id, key: a.key }], outbox: [{ key: "k", body: "\"boom\"" }] }));
 			assert.equal(s.scan(0, 10).length, 1);
 			assert.equal(s.pendingCount, 1, "pendingCount drifted away from the rows in the table");
 		},
@@ -217,7 +221,7 @@ describe("Store across a restart", () => {
 				{ id: "k", payload: { n: 1 }, timeout: 100, deleted: false },
 				{ id: "gone", payload: null, timeout: 0, deleted: true },
 			],
-			outbox: [{ body: "\"out\"", headers: { key: "k" } }],
+			outbox: [{ key: "k", body: "\"out\"", headers: { key: "k" } }],
 			failed: [c.seq],
 		});
 		s1.commit({ dead: [{ seq: b.seq, reason: "nope" }] });
@@ -377,7 +381,7 @@ describe("Store shipments", () => {
 		assert.equal(new Set(shipment.messages.map((m) => m.key)).size, keys.length);
 	});
 
-	it("keysHeld is the union of messages, actor records and processed ids", () => {
+	it("keysHeld is the union of messages, actor records, processed ids, results and dead letters", () => {
 		const s = fresh();
 		const [m] = s.append([msg("m1", "only-processed"), msg("m2", "pending"), msg("m3", "both")]).stored;
 		s.commit({
@@ -390,7 +394,128 @@ describe("Store shipments", () => {
 		assert.deepEqual(s.keysHeld().sort(), ["both", "only-actor", "only-processed", "pending"]);
 		const [d] = s.messagesOf("pending");
 		s.commit({ dead: [{ seq: d.seq, reason: "x" }] });
-		assert.deepEqual(s.keysHeld().sort(), ["both", "only-actor", "only-processed"], "dead letters stay local");
+		s.commit({ outbox: [{ key: "only-result", body: "1" }] });
+		assert.deepEqual(s.keysHeld().sort(), ["both", "only-actor", "only-processed", "only-result", "pending"], "dead letters and results move with their key");
+	});
+
+	it("results and dead letters move with their key, and a shipment received twice stores them once", () => {
+		const from = fresh();
+		const to = fresh();
+		const [a, b] = from.append([msg("a", "k"), msg("b", "k"), msg("c", "stay")]).stored;
+		from.commit({ done: [{ seq: a.seq, id: a.id, key: a.key }], outbox: [{ key: "k", body: "\"r1\"", headers: { h: 1 } }, { key: "k", body: "\"r2\"" }, { key: "stay", body: "\"r3\"" }] });
+		from.commit({ dead: [{ seq: b.seq, reason: "broke" }] });
+		let nudged = 0;
+		to.onOutbox(() => nudged++);
+		const shipment = from.shipmentOf(["k"]);
+		assert.deepEqual(shipment.outbox.map((o) => [o.key, o.body, o.headers]), [["k", "\"r1\"", { h: 1 }], ["k", "\"r2\"", null]]);
+		assert.deepEqual(shipment.dead.map((d) => [d.id, d.key, d.reason, d.attempts]), [["b", "k", "broke", 1]]);
+		to.receive(shipment);
+		to.receive(shipment);
+		assert.equal(nudged, 1, "the relay hears of received results once, not of a repeat");
+		assert.deepEqual(to.outbox(10).map((o) => [o.key, o.body]), [["k", "\"r1\""], ["k", "\"r2\""]]);
+		assert.deepEqual(to.dead(10).map((d) => [d.id, d.reason]), [["b", "broke"]]);
+		from.forget(shipment);
+		assert.deepEqual(from.outbox(10).map((o) => o.body), ["\"r3\""]);
+		assert.equal(from.deadCount, 0);
+		assert.deepEqual(to.requeueDead(10).requeued.map((r) => r.id), ["b"], "the owner can requeue a dead letter it took");
+	});
+
+	it("a result is taken by the relay or by a shipment, never by both", () => {
+		const s = fresh();
+		s.commit({ outbox: ["1", "2", "3", "4"].map((body) => ({ key: body === "4" ? "j" : "k", body })) });
+		const settled: number[] = [];
+		s.onOutboxSettled(() => settled.push(s.outboxCount));
+		const [first] = s.takeOutbox(1);
+		assert.equal(first.body, "1");
+		assert.equal(s.resultsInFlight("k"), true);
+		assert.equal(s.resultsInFlight("j"), false);
+		const shipment = s.shipmentOf(["k", "j"]);
+		assert.deepEqual(shipment.outbox.map((o) => o.body), ["2", "3", "4"], "the result in flight stays out");
+		assert.deepEqual(s.takeOutbox(10), [], "results in a shipment are not published");
+		assert.deepEqual(s.shipmentOf(["k"]).outbox, [], "nor shipped twice");
+		s.release({ ...shipment, outbox: shipment.outbox.slice(1) });
+		s.forget({ ...shipment, outbox: shipment.outbox.slice(0, 1) });
+		assert.deepEqual(s.takeOutbox(10).map((o) => o.body), ["3", "4"], "a shipment that did not go gives its results back to the relay");
+		s.giveBack([first.seq]);
+		assert.deepEqual(s.takeOutbox(10).map((o) => o.body), ["1"], "a result given back by the relay is taken again");
+		s.outboxDone([first.seq]);
+		assert.equal(s.resultsInFlight("k"), true, "3 is still in flight");
+		assert.deepEqual(settled, [3, 2]);
+	});
+});
+
+/**
+ * Caps the store's own SQLite connection at the pages it has now (PRAGMA max_page_count): its next
+ * growth fails with a real SQLITE_FULL, as on a full disk. Returns the function that gives the room back.
+ */
+function fillDisk(store: Store): () => void {
+	const db = (store as unknown as { db: Database.Database }).db;
+	const pages = db.pragma("page_count", { simple: true }) as number;
+	const limit = db.pragma("max_page_count", { simple: true }) as number;
+	db.pragma(`max_page_count = ${pages}`);
+	return () => db.pragma(`max_page_count = ${limit}`);
+}
+
+describe("a full disk (SQLITE_FULL from a capped page count)", () => {
+	it("an append or a received shipment that finds no room stores nothing and leaves the counts as they were", () => {
+		const s = fresh();
+		s.append([msg("a", "k")]);
+		const restore = fillDisk(s);
+		const big = (id: string) => msg(id, "k", "x".repeat(20_000));
+		assert.throws(() => s.append([big("b")]), (err: Error & { code?: string }) => err.code === "SQLITE_FULL");
+		const shipment = { messages: [{ ...big("c"), stamp: 1, headers: null, receivedAt: 1, attempts: 0 }], actors: [], processed: [] };
+		assert.throws(() => s.receive(shipment), (err: Error & { code?: string }) => err.code === "SQLITE_FULL");
+		assert.equal(s.pendingCount, 1);
+		assert.deepEqual(s.scan(0, 10).map((r) => r.id), ["a"]);
+		restore();
+		s.append([big("b")]);
+		s.receive(shipment);
+		assert.deepEqual(s.messagesOf("k").map((r) => r.id), ["c", "a", "b"], "in stamp order once there is room");
+	});
+
+	it("a perform whose commit finds no room keeps its rows pending and in its mailbox, and they are performed in order once there is room", async () => {
+		const s = fresh();
+		const performed: string[][] = [];
+		const ring = Ring.of(["n1"]);
+		const view = { id: ring.id, ring, members: ring.members };
+		const errors: string[] = [];
+		const rt = new ActorRuntime({
+			store: s,
+			self: "n1",
+			behaviour: {
+				spawn: () => ({ payload: 0 }),
+				perform(_id, count, messages, ctx) {
+					performed.push(messages.map((m) => m.id));
+					ctx.publish({ ids: messages.map((m) => m.id), pad: "x".repeat(20_000) });
+					return { replace: (count as number) + messages.length };
+				},
+			},
+			defaultInterval: 0,
+			tickMs: 5,
+			retryBaseMs: 10,
+			maxAttempts: 1000,
+			logger: { info: () => undefined, warn: () => undefined, error: (line) => errors.push(line) },
+		});
+		try {
+			rt.onStateChange("down", "rehashing");
+			rt.onView(view);
+			rt.onStateChange("rehashing", "ready");
+			rt.onSettled(view);
+			rt.start();
+			await rt.whenReady();
+			const restore = fillDisk(s);
+			s.append(["m1", "m2", "m3"].map((id) => msg(id, "k")));
+			await waitFor(() => errors.length >= 2 && performed.length >= 3, { message: "commits failing on the full disk" });
+			assert.deepEqual(s.messagesOf("k").map((r) => r.id), ["m1", "m2", "m3"], "nothing deleted while the disk is full");
+			assert.equal(s.outboxCount, 0);
+			s.append([msg("m4", "k")]);
+			restore();
+			await waitFor(() => s.scan(0, 1).length === 0, { message: "every row performed once there is room" });
+			assert.deepEqual(s.outbox(10).flatMap((o) => (JSON.parse(o.body) as { ids: string[] }).ids), ["m1", "m2", "m3", "m4"], "results committed in order, each once");
+			assert.equal(s.actor("k")!.payload, 4, "every message counted once");
+		} finally {
+			await rt.stop();
+		}
 	});
 });
 
@@ -468,11 +593,11 @@ describe("seq numbers", () => {
 		const store = tmp.store();
 		try {
 			const [first] = store.append([{ id: "a", key: "k", payload: "x" }]).stored;
-			store.commit({ done: [{ seq: first.seq, id: "a", key: "k" }], outbox: [{ body: "1" }] });
+			store.commit({ done: [{ seq: first.seq, id: "a", key: "k" }], outbox: [{ key: "k", body: "1" }] });
 			const [entry] = store.outbox(10);
 			store.outboxDone([entry.seq]);
 			const [second] = store.append([{ id: "b", key: "k", payload: "x" }]).stored;
-			store.commit({ done: [{ seq: second.seq, id: "b", key: "k" }], outbox: [{ body: "2" }] });
+			store.commit({ done: [{ seq: second.seq, id: "b", key: "k" }], outbox: [{ key: "k", body: "2" }] });
 			assert.ok(second.seq > first.seq, "message seq reused");
 			assert.deepEqual(store.outbox(10, entry.seq).map((e) => e.body), ["2"], "outbox seq reused");
 		} finally {
