@@ -14,7 +14,7 @@ import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ServiceBroker, type BrokerOptions } from "moleculer";
 import { readConfig } from "../../lib/config";
-import { callAction } from "../../lib/contracts";
+import { callAction, type IngestStatusReply, type MembersReply, type StoreStatsReply, type TopologyStateReply } from "../../lib/contracts";
 import { deadLetterExchangeOf, deadLetterQueueOf } from "../../lib/ingest/consumer";
 import { actorCommand } from "../../lib/repl/commands/actor";
 import { clusterCommand } from "../../lib/repl/commands/cluster";
@@ -269,11 +269,11 @@ describe("REPL commands when services are not reachable", () => {
 	it("dead says RabbitMQ is not connected when ingest.status fails or reports it", async () => {
 		const svc = broker.createService({
 			name: "topology",
-			actions: { members: () => ({ view: "v", members: [], participants: [] }) },
+			actions: { members: (): MembersReply => ({ view: "v", members: [], participants: [] }) },
 		});
 		const ingest = broker.createService({
 			name: "ingest",
-			actions: { status: () => ({ connected: false, queue: "q", deadQueue: "q.dead", deadQueueDepth: null }) },
+			actions: { status: () => ({ connected: false, queue: "q", deadQueue: "q.dead", deadQueueDepth: null }) satisfies Partial<IngestStatusReply> },
 		});
 		await broker.waitForServices(["topology", "ingest"]);
 		try {
@@ -300,14 +300,14 @@ describe("cluster with a node that runs no worker service", () => {
 		broker.createService({
 			name: "topology",
 			actions: {
-				members: () => ({ view: "v0", members: [], participants: ["store-only"] }),
-				state: () => ({ node: "store-only", state: "assembling", view: { id: "v0", members: [] }, settled: null, waitingFor: [], lastRehashMs: null }),
+				members: (): MembersReply => ({ view: "v0", members: [], participants: ["store-only"] }),
+				state: (): TopologyStateReply => ({ node: "store-only", state: "assembling", view: { id: "v0", members: [] }, settled: null, waitingFor: [], lastRehashMs: 0 }),
 			},
 		});
 		broker.createService({
 			name: "store",
 			actions: {
-				stats: () => ({ node: "store-only", pending: 7, outbox: 0, dead: 2, processedIds: 0, outboundKeys: 0, shippedRows: 3, shipFailures: 0 }),
+				stats: (): StoreStatsReply => ({ node: "store-only", pending: 7, outbox: 0, dead: 2, processedIds: 0, outboundKeys: 0, shippedRows: 3, shipFailures: 0 }),
 			},
 		});
 		await broker.start();
