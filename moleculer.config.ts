@@ -7,7 +7,7 @@ import * as os from "os";
 import type { BrokerOptions, ServiceBroker } from "moleculer";
 import { ConfigError, readConfig, type KeyhiveConfig } from "./lib/config";
 import { isNatsAuthError, natsAuthMessage, natsOptions } from "./lib/nats";
-import { replCommands } from "./lib/repl/commands";
+import { startRepl } from "./lib/repl/start";
 
 function configOrExit(): KeyhiveConfig {
 	try {
@@ -37,7 +37,6 @@ export function brokerOptions(config: KeyhiveConfig): BrokerOptions & { keyhive:
 			enabled: config.metricsPort > 0,
 			reporter: config.metricsPort > 0 ? [{ type: "Prometheus", options: { port: config.metricsPort, path: "/metrics" } }] : [],
 		},
-		replOptions: { customCommands: replCommands },
 		keyhive: config,
 		// Modules with onStateChange(from, to, view), loaded by the topology service.
 		keyhiveListeners: [],
@@ -61,5 +60,8 @@ export default {
 			console.error(natsAuthMessage(config.transporter!, error));
 			process.exit(1);
 		});
+		// moleculer-runner --repl (npm start, bin/repl) calls this once the broker has started. keyhive's
+		// commands, and their takeover of moleculer-repl's built-in `load`, come in only then.
+		broker.repl = () => startRepl(broker);
 	},
 };

@@ -22,6 +22,7 @@ import { ServiceBroker, type ServiceSchema } from "moleculer";
 import { DynamicManager } from "../lib/actors/dynamic-manager";
 import type { ActorMessage, ActorSpec, PerformContext } from "../lib/actors/types";
 import { readConfig } from "../lib/config";
+import { callAction } from "../lib/contracts";
 import { brokerOptions } from "../moleculer.config";
 import { keyhiveNode } from "../services/keyhive";
 import { count } from "../services/worker.service";
@@ -158,8 +159,8 @@ async function startKeyhive(dir: string, queue: string, results: string): Promis
 	broker.createService(BenchWorker as unknown as ServiceSchema);
 	await broker.start();
 	for (;;) {
-		const stats = (await broker.call("worker.stats")) as { actors: number };
-		const ingest = (await broker.call("ingest.status")) as { consuming: boolean };
+		const stats = await callAction(broker, "worker.stats");
+		const ingest = await callAction(broker, "ingest.status");
 		if (stats.actors >= ACTORS && ingest.consuming) break;
 		await sleep(100);
 	}

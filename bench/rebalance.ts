@@ -17,6 +17,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { findOverlaps, parsePerformLog } from "../lib/actors/perform-log";
+import { callAction } from "../lib/contracts";
 import { Ring } from "../lib/ring";
 import { NodeProcess, observer, tempDir, uniqueName, waitForReady } from "../test/support/cluster";
 import { deleteQueues } from "../test/support/traffic";
@@ -161,14 +162,14 @@ async function main(): Promise<void> {
 
 async function waitForActors(broker: Awaited<ReturnType<typeof observer>>, nodes: string[], total: number): Promise<void> {
 	for (;;) {
-		const stats = (await Promise.all(nodes.map((nodeID) => broker.call("worker.stats", {}, { nodeID })))) as { actors: number }[];
+		const stats = await Promise.all(nodes.map((nodeID) => callAction(broker, "worker.stats", {}, { nodeID })));
 		if (stats.reduce((sum, s) => sum + s.actors, 0) >= total) return;
 		await sleep(200);
 	}
 }
 
 async function totals(broker: Awaited<ReturnType<typeof observer>>, nodes: string[]): Promise<{ pending: number; shipped: number }> {
-	const stats = (await Promise.all(nodes.map((nodeID) => broker.call("store.stats", {}, { nodeID })))) as { pending: number; shippedRows: number }[];
+	const stats = await Promise.all(nodes.map((nodeID) => callAction(broker, "store.stats", {}, { nodeID })));
 	return { pending: stats.reduce((s, x) => s + x.pending, 0), shipped: stats.reduce((s, x) => s + x.shippedRows, 0) };
 }
 

@@ -9,7 +9,8 @@ import { AmqpConnection } from "../lib/ingest/connection";
 import { InboxConsumer, deadLetterQueueOf } from "../lib/ingest/consumer";
 import { OutboxRelay } from "../lib/ingest/outbox";
 import { publishBatch } from "../lib/ingest/publisher";
-import { validateAppend, type AppendMessage } from "../lib/store/append";
+import { validateAppend } from "../lib/store/append";
+import { publishParams, type IngestStatusReply, type PublishParams, type PublishReply } from "../lib/contracts";
 import { keyhiveNode } from "./keyhive";
 
 const DRAIN_OUTBOX_MS = 5000;
@@ -32,8 +33,8 @@ const IngestService = {
 		 * `published` counts messages sent; an id already seen is dropped later, by the store.
 		 */
 		publish: {
-			params: { messages: { type: "array", min: 1, items: "object" } },
-			async handler(this: IngestThis, ctx: Context<{ messages: AppendMessage[] }>) {
+			params: publishParams,
+			async handler(this: IngestThis, ctx: Context<PublishParams>): Promise<PublishReply> {
 				const node = keyhiveNode(this.broker);
 				const messages = validateAppend({ messages: ctx.params.messages });
 				const source = node.config.keySource;
@@ -48,7 +49,7 @@ const IngestService = {
 			},
 		},
 		status: {
-			async handler(this: IngestThis) {
+			async handler(this: IngestThis): Promise<IngestStatusReply> {
 				const node = keyhiveNode(this.broker);
 				const deadQueue = deadLetterQueueOf(node.config.queue);
 				return {

@@ -2,8 +2,8 @@
  * store: this node's SQLite store, and the handoff of rows between nodes.
  */
 import type { Context, Service } from "moleculer";
-import type { Shipment } from "../lib/store/store";
-import { validateAppend, type AppendParams } from "../lib/store/append";
+import { validateAppend } from "../lib/store/append";
+import { deadParams, type AppendParams, type AppendReply, type DeadListReply, type DeadParams, type DeadRequeueReply, type ReceiveParams, type ReceiveReply, type StoreStatsReply } from "../lib/contracts";
 import { keyhiveNode } from "./keyhive";
 
 const SHIP_TIMEOUT_MS = 30_000;
@@ -21,7 +21,7 @@ const StoreService = {
 	actions: {
 		/** Messages straight into this node's store (no RabbitMQ); rows for other owners are shipped on. */
 		append: {
-			handler(this: StoreThis, ctx: Context<AppendParams>) {
+			handler(this: StoreThis, ctx: Context<AppendParams>): AppendReply {
 				const node = keyhiveNode(this.broker);
 				const result = node.store.append(validateAppend(ctx.params));
 				return { stored: result.stored.length, duplicates: result.duplicates };
@@ -30,12 +30,12 @@ const StoreService = {
 		/** A shipment from another node; refused unless this node owns every key in it. */
 		receive: {
 			visibility: "public",
-			handler(this: StoreThis, ctx: Context<{ view: string; shipment: Shipment }>) {
+			handler(this: StoreThis, ctx: Context<ReceiveParams>): ReceiveReply {
 				return keyhiveNode(this.broker).receive(ctx.params.view, ctx.params.shipment);
 			},
 		},
 		stats: {
-			handler(this: StoreThis) {
+			handler(this: StoreThis): StoreStatsReply {
 				const node = keyhiveNode(this.broker);
 				return {
 					node: node.nodeID,
@@ -50,8 +50,8 @@ const StoreService = {
 			},
 		},
 		dead: {
-			params: { limit: { type: "number", integer: true, positive: true, optional: true, convert: true }, requeue: { type: "boolean", optional: true, convert: true } },
-			handler(this: StoreThis, ctx: Context<{ limit?: number; requeue?: boolean }>) {
+			params: deadParams,
+			handler(this: StoreThis, ctx: Context<DeadParams>): DeadListReply | DeadRequeueReply {
 				const node = keyhiveNode(this.broker);
 				const limit = ctx.params.limit ?? 20;
 				if (ctx.params.requeue) {

@@ -6,6 +6,7 @@
 import * as path from "path";
 import type { Context, Service, ServiceBroker } from "moleculer";
 import type { TopologyParticipant, TopologyState, View } from "../lib/topology/topology";
+import { whoisParams, type HandoffReply, type MembersReply, type TopologyStateReply, type ViewReply, type WhoisParams, type WhoisReply } from "../lib/contracts";
 import { METRICS } from "../lib/metrics";
 import { keyhiveNode } from "./keyhive";
 
@@ -32,7 +33,7 @@ function loadListeners(broker: ServiceBroker): TopologyParticipant[] {
 	});
 }
 
-function describe(view: View) {
+function describe(view: View): ViewReply {
 	return { id: view.id, members: view.members };
 }
 
@@ -44,7 +45,7 @@ const TopologyService = {
 
 	actions: {
 		state: {
-			handler(this: TopologyThis) {
+			handler(this: TopologyThis): TopologyStateReply {
 				const node = keyhiveNode(this.broker);
 				const t = node.topology;
 				return {
@@ -58,14 +59,14 @@ const TopologyService = {
 			},
 		},
 		whois: {
-			params: { key: { type: "string", min: 1 } },
-			handler(this: TopologyThis, ctx: Context<{ key: string }>) {
+			params: whoisParams,
+			handler(this: TopologyThis, ctx: Context<WhoisParams>): WhoisReply {
 				const t = keyhiveNode(this.broker).topology;
 				return { key: ctx.params.key, owner: t.ownerOf(ctx.params.key), view: t.view.id, state: t.state };
 			},
 		},
 		members: {
-			handler(this: TopologyThis) {
+			handler(this: TopologyThis): MembersReply {
 				const t = keyhiveNode(this.broker).topology;
 				return { view: t.view.id, members: t.view.members, participants: [...this.keyhiveNodes].sort() };
 			},
@@ -73,7 +74,7 @@ const TopologyService = {
 		/** Which view this node has finished handing off for (peers ask while they wait). */
 		handoff: {
 			visibility: "public",
-			handler(this: TopologyThis) {
+			handler(this: TopologyThis): HandoffReply {
 				const node = keyhiveNode(this.broker);
 				return { node: node.nodeID, view: node.topology.doneFor() ?? null };
 			},

@@ -8,6 +8,20 @@
  */
 import { randomUUID } from "crypto";
 import { Errors, type Context, type Service, type ServiceBroker } from "moleculer";
+import {
+	actorCallParams,
+	actorCastParams,
+	actorIdParams,
+	actorPutParams,
+	type ActorCallParams,
+	type ActorCastParams,
+	type ActorCastReply,
+	type ActorDelReply,
+	type ActorIdParams,
+	type ActorInfo,
+	type ActorPutParams,
+	type ActorStatsReply,
+} from "../contracts";
 import type { KeyhiveNode } from "../node";
 import type { ActorRuntime } from "./runtime";
 import type { ActorBehaviour } from "./types";
@@ -52,20 +66,20 @@ export function DynamicManager(options: DynamicManagerOptions) {
 
 		actions: {
 			put: {
-				params: { id: { type: "string", min: 1 }, payload: { type: "any", optional: true }, timeout: { type: "number", integer: true, min: 0, optional: true } },
-				handler(this: ManagerThis, ctx: Context<{ id: string; payload?: unknown; timeout?: number }>) {
+				params: actorPutParams,
+				handler(this: ManagerThis, ctx: Context<ActorPutParams>): Promise<ActorInfo> {
 					return this.route(ctx, "put", () => this.runtime().put(ctx.params.id, ctx.params.payload ?? null, ctx.params.timeout));
 				},
 			},
 			del: {
-				params: { id: { type: "string", min: 1 } },
-				handler(this: ManagerThis, ctx: Context<{ id: string }>) {
+				params: actorIdParams,
+				handler(this: ManagerThis, ctx: Context<ActorIdParams>): Promise<ActorDelReply> {
 					return this.route(ctx, "del", async () => ({ id: ctx.params.id, deleted: await this.runtime().del(ctx.params.id) }));
 				},
 			},
 			get: {
-				params: { id: { type: "string", min: 1 } },
-				handler(this: ManagerThis, ctx: Context<{ id: string }>) {
+				params: actorIdParams,
+				handler(this: ManagerThis, ctx: Context<ActorIdParams>): Promise<ActorInfo | null> {
 					return this.route(ctx, "get", async () => {
 						await this.runtime().whenReady();
 						return this.runtime().get(ctx.params.id);
@@ -74,8 +88,8 @@ export function DynamicManager(options: DynamicManagerOptions) {
 			},
 			/** Sends a message to the actor and resolves with the result of the perform that processed it. */
 			call: {
-				params: { id: { type: "string", min: 1 }, message: { type: "any" }, timeout: { type: "number", integer: true, positive: true, optional: true } },
-				handler(this: ManagerThis, ctx: Context<{ id: string; message: unknown; timeout?: number }>) {
+				params: actorCallParams,
+				handler(this: ManagerThis, ctx: Context<ActorCallParams>): Promise<unknown> {
 					return this.route(ctx, "call", async () => {
 						const messageId = `call-${randomUUID()}`;
 						const runtime = this.runtime();
@@ -100,8 +114,8 @@ export function DynamicManager(options: DynamicManagerOptions) {
 			},
 			/** Sends a message to the actor without waiting for it. */
 			cast: {
-				params: { id: { type: "string", min: 1 }, message: { type: "any" } },
-				handler(this: ManagerThis, ctx: Context<{ id: string; message: unknown }>) {
+				params: actorCastParams,
+				handler(this: ManagerThis, ctx: Context<ActorCastParams>): ActorCastReply {
 					const id = `cast-${randomUUID()}`;
 					const payload = typeof ctx.params.message === "string" ? ctx.params.message : JSON.stringify(ctx.params.message);
 					// Stored here, the shipping loop carries it to the owner like any other row.
@@ -110,7 +124,7 @@ export function DynamicManager(options: DynamicManagerOptions) {
 				},
 			},
 			stats: {
-				handler(this: ManagerThis) {
+				handler(this: ManagerThis): ActorStatsReply {
 					const node = this.keyhive();
 					return { node: node.nodeID, state: node.state, ...this.runtime().stats() };
 				},

@@ -9,6 +9,7 @@ import * as path from "path";
 import { after, before, describe, it } from "node:test";
 import type { ServiceBroker } from "moleculer";
 import { findOverlaps, parsePerformLog } from "../../lib/actors/perform-log";
+import { callAction } from "../../lib/contracts";
 import { Ring } from "../../lib/ring";
 import { AMQP_URL, NodeProcess, observer, tempDir, uniqueName, waitFor, waitForReady } from "../support/cluster";
 import { freePort, NatsServer } from "../support/nats-server";
@@ -154,13 +155,13 @@ describe("a minority", () => {
 	it("processes nothing alone with KEYHIVE_CONSENSUS=2, and everything once a second member joins", async () => {
 		const n1 = cluster.node("n1");
 		n1.start();
-		await waitFor(async () => ((await cluster.observer.call("topology.state", {}, { nodeID: "n1" })) as { state: string }).state === "assembling", {
+		await waitFor(async () => (await callAction(cluster.observer, "topology.state", {}, { nodeID: "n1" })).state === "assembling", {
 			timeoutMs: 30_000,
 			message: "n1 assembling",
 		});
 		const published = await appendThrough(cluster.observer, "n1", "minority", 1000, 100);
 		await sleep(2000);
-		const alone = (await cluster.observer.call("worker.stats", {}, { nodeID: "n1" })) as { processed: number; actors: number; state: string };
+		const alone = await callAction(cluster.observer, "worker.stats", {}, { nodeID: "n1" });
 		assert.equal(alone.state, "assembling");
 		assert.equal(alone.processed, 0);
 		assert.equal(alone.actors, 0, "a node without consensus holds no actor");
@@ -182,7 +183,7 @@ describe("a node killed in the middle of a handoff", () => {
 		// n1 dies right after n2 committed its first shipment and before n1 deleted those rows.
 		const n1 = cluster.node("n1", { KEYHIVE_FAILPOINT: "ship.after-send", KEYHIVE_SHIP_BATCH: "200" });
 		n1.start();
-		await waitFor(async () => ((await cluster.observer.call("topology.state", {}, { nodeID: "n1" })) as { state: string }).state === "assembling", {
+		await waitFor(async () => (await callAction(cluster.observer, "topology.state", {}, { nodeID: "n1" })).state === "assembling", {
 			timeoutMs: 30_000,
 			message: "n1 assembling",
 		});
@@ -195,7 +196,7 @@ describe("a node killed in the middle of a handoff", () => {
 		await waitFor(() => cluster.results.distinctIds() >= 4000, { timeoutMs: 60_000, message: "4000 results" });
 		const verdict = verify(published, cluster.results.results);
 		assert.ok(isClean(verdict), `${summary(verdict)}\n${cluster.logs()}`);
-		const n2 = (await cluster.observer.call("store.stats", {}, { nodeID: "n2" })) as { pending: number };
+		const n2 = await callAction(cluster.observer, "store.stats", {}, { nodeID: "n2" });
 		assert.equal(n2.pending, 0);
 	});
 });

@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { ServiceBroker } from "moleculer";
+import { callAction } from "../../lib/contracts";
 import { Store } from "../../lib/store/store";
 import { closeConnectionFromOutside } from "../support/amqp";
 import { startNode } from "../support/broker";
@@ -48,7 +49,7 @@ describe("a single node", () => {
 		broker = await startNode("single", env);
 		for (let from = 10_000; from < 20_000; from += 500) await broker.call("store.append", { messages: batch(from, 500) });
 		await waitFor(() => results.distinctIds() >= 20_000, { timeoutMs: 60_000, message: "20,000 results" });
-		const stats = (await broker.call("worker.stats")) as { pending: number };
+		const stats = await callAction(broker, "worker.stats");
 		await broker.stop();
 		const verdict = verify(published, results.results);
 		assert.ok(isClean(verdict), summary(verdict));
@@ -126,10 +127,10 @@ describe("ingest.publish with the key in the routing key", () => {
 		const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: tempDir(name), KEYHIVE_ACTORS: "10", KEYHIVE_KEY_FROM: "routingKey" };
 		const broker = await startNode("routing-key", env);
 		try {
-			await waitFor(async () => ((await broker.call("ingest.status")) as { consuming: boolean }).consuming, { timeoutMs: 15_000, message: "ingest consuming" });
-			const reply = (await broker.call("ingest.publish", { messages: [{ key: "key_3", payload: "x" }] })) as { via: string };
+			await waitFor(async () => (await callAction(broker, "ingest.status")).consuming, { timeoutMs: 15_000, message: "ingest consuming" });
+			const reply = await callAction(broker, "ingest.publish", { messages: [{ key: "key_3", payload: "x" }] });
 			assert.equal(reply.via, "store");
-			await waitFor(async () => ((await broker.call("worker.get", { id: "key_3" })) as { payload: number } | null)?.payload === 1, {
+			await waitFor(async () => (await callAction(broker, "worker.get", { id: "key_3" }))?.payload === 1, {
 				timeoutMs: 10_000,
 				message: "key_3 to count its message",
 			});

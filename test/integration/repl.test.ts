@@ -2,47 +2,28 @@
  * The REPL commands (lib/repl) against a real in-process broker running the
  * real store, topology, worker and ingest services (SQLite in a temp dir,
  * RabbitMQ on 127.0.0.1:5672 with queues of its own, deleted at the end);
- * the pure helpers of lib/repl/format.ts; and the real moleculer-repl driven
+ * keyhive's command definitions; and the real moleculer-repl driven
  * through moleculer-runner, to check that `load` reaches both our load
  * generator and the built-in service loader.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { Errors, ServiceBroker, type BrokerOptions } from "moleculer";
+import { ServiceBroker, type BrokerOptions } from "moleculer";
 import { readConfig } from "../../lib/config";
+import { callAction, type IngestStatusReply, type MembersReply, type StoreStatsReply, type TopologyStateReply } from "../../lib/contracts";
 import { deadLetterExchangeOf, deadLetterQueueOf } from "../../lib/ingest/consumer";
-import {
-	actorCommand,
-	clusterCommand,
-	deadCommand,
-	describeCallError,
-	loadCommand,
-	LOAD_COMMAND_NAME,
-	publishCommand,
-	replCommands,
-	whoisCommand,
-	type Print,
-} from "../../lib/repl/commands";
-import {
-	formatCount,
-	formatDuration,
-	formatPercent,
-	formatRecord,
-	formatTable,
-	parseInteger,
-	ProcessedTally,
-	ratePerSecond,
-	renderProgress,
-	ringShare,
-	showValue,
-	truncate,
-	UsageError,
-} from "../../lib/repl/format";
-import { Ring } from "../../lib/ring";
+import { actorCommand } from "../../lib/repl/commands/actor";
+import { clusterCommand } from "../../lib/repl/commands/cluster";
+import { deadCommand } from "../../lib/repl/commands/dead";
+import { loadCommand } from "../../lib/repl/commands/load";
+import { publishCommand } from "../../lib/repl/commands/publish";
+import { whoisCommand } from "../../lib/repl/commands/whois";
+import type { Print } from "../../lib/repl/print";
+import { keyhiveRepl } from "../../lib/repl/start";
 import { keyhiveNode } from "../../services/keyhive";
 import { deleteAll, openTestChannel, uniqueName, waitFor } from "../support/amqp";
 
@@ -87,100 +68,9 @@ async function deleteQueues(env: Record<string, string>): Promise<void> {
 	await helper.close();
 }
 
-describe("lib/repl/format", () => {
-	it("renders a progress bar with counts, percent and rate, clamped to the total", () => {
-		const line = renderProgress({ label: "publish", done: 500, total: 2000, elapsedMs: 250, width: 20 });
-		assert.equal(line, "publish  [#####...............]  500/2,000   25.0%  2,000 msg/s");
-		assert.match(renderProgress({ label: "p", done: 3000, total: 2000, elapsedMs: 1000, width: 4 }), /\[####\]  2,000\/2,000  100\.0%  2,000 msg\/s$/);
-		assert.match(renderProgress({ label: "p", done: 0, total: 0, elapsedMs: 0, width: 4 }), /\[####\]  0\/0  100\.0%  0 msg\/s$/);
-	});
-
-	it("formats counts, rates, durations, percents and values", () => {
-		assert.equal(formatCount(1234567), "1,234,567");
-		assert.equal(formatCount(-1000), "-1,000");
-		assert.equal(formatCount(999.6), "1,000");
-		assert.equal(ratePerSecond(500, 250), 2000);
-		assert.equal(ratePerSecond(500, 0), 0);
-		assert.equal(formatDuration(850), "850 ms");
-		assert.equal(formatDuration(1234), "1.2 s");
-		assert.equal(formatDuration(125_000), "2 min 5 s");
-		assert.equal(formatPercent(1 / 3), "33.3%");
-		assert.equal(truncate("abcdef", 4), "abc…");
-		assert.equal(truncate("a\nb", 10), "a\\nb");
-		assert.equal(showValue({ a: 1 }), '{"a":1}');
-		assert.equal(showValue("text"), "text");
-		assert.equal(showValue(null), "null");
-	});
-
-	it("aligns a table: numbers right, text left, missing cells as -", () => {
-		const lines = formatTable(["node", "count", "note"], [["a", 5, "x"], ["bbb", 1234, null]]);
-		assert.deepEqual(lines, ["node  count  note", "----  -----  ----", "a         5  x", "bbb   1,234  -"]);
-		assert.deepEqual(formatRecord([["id", "key_1"], ["pending", 3]]), ["id       key_1", "pending  3"]);
-	});
-
-	it("parses whole-number options with clear errors", () => {
-		assert.equal(parseInteger("2000", "--messages"), 2000);
-		assert.equal(parseInteger("10_000", "--messages"), 10000);
-		assert.equal(parseInteger(undefined, "--batch", { fallback: 1000 }), 1000);
-		assert.equal(parseInteger("0", "--wait", { min: 0 }), 0);
-		assert.throws(() => parseInteger("abc", "--messages"), (e: Error) => e instanceof UsageError && /--messages must be a whole number from 1, got "abc"/.test(e.message));
-		assert.throws(() => parseInteger("0", "--keys"), /--keys must be a whole number from 1, got 0/);
-		assert.throws(() => parseInteger(undefined, "--keys"), /--keys is required/);
-		assert.throws(() => parseInteger(true, "--keys"), /--keys must be a whole number/);
-		assert.throws(() => parseInteger("1.5", "--keys"), /--keys must be a whole number/);
-	});
-
-	it("computes ring shares that match the ring and add up to 100%", () => {
-		assert.deepEqual([...ringShare(["solo"])], [["solo", 1]]);
-		assert.equal(ringShare([]).size, 0);
-		const members = ["node-c", "node-a", "node-b"];
-		const share = ringShare(members, 160, 3000);
-		assert.deepEqual([...share.keys()], ["node-a", "node-b", "node-c"]);
-		const sum = [...share.values()].reduce((a, b) => a + b, 0);
-		assert.ok(Math.abs(sum - 1) < 1e-9);
-		for (const fraction of share.values()) assert.ok(fraction > 0.15 && fraction < 0.55, `share ${fraction} is far from a third`);
-		const ring = Ring.of(members, 160);
-		let ownedByA = 0;
-		for (let i = 1; i <= 3000; i++) if (ring.ownerOf(`key_${i}`) === "node-a") ownedByA++;
-		assert.equal(share.get("node-a"), ownedByA / 3000);
-	});
-
-	it("tallies processed counters from a baseline, across joins and restarts", () => {
-		const tally = new ProcessedTally();
-		tally.observe("a", 100);
-		tally.observe("b", 50);
-		tally.startCounting();
-		assert.equal(tally.delta(), 0);
-		tally.observe("a", 130);
-		tally.observe("b", 60);
-		assert.equal(tally.delta(), 40);
-		tally.observe("c", 5); // joined during the run
-		assert.equal(tally.delta(), 45);
-		tally.observe("a", 10); // restarted: 30 were counted before
-		assert.equal(tally.delta(), 30 + 10 + 10 + 5);
-		assert.deepEqual(tally.nodes().sort(), ["a", "b", "c"]);
-	});
-
-	it("words failed calls as one line", () => {
-		assert.equal(
-			describeCallError(new Errors.ServiceNotFoundError({ action: "ingest.publish" }), "ingest.publish").message,
-			"ingest.publish is not reachable: no available node runs the ingest service",
-		);
-		assert.equal(
-			describeCallError(new Errors.ServiceNotAvailableError({ action: "worker.stats", nodeID: "n1" }), "worker.stats", "n1").message,
-			"worker.stats is not reachable on n1: that node runs no worker service (or has left)",
-		);
-		assert.equal(describeCallError(new Errors.RequestTimeoutError({ action: "store.dead", nodeID: "n2" }), "store.dead", "n2").message, "store.dead timed out on n2");
-		assert.equal(
-			describeCallError(new Errors.ValidationError("bad", "VALIDATION_ERROR", [{ message: "The 'key' field is required." }]), "topology.whois").message,
-			"topology.whois refused the parameters: The 'key' field is required.",
-		);
-		assert.equal(describeCallError(new Error("boom"), "x.y").message, "x.y failed: boom");
-	});
-});
-
 describe("REPL command definitions", () => {
 	it("takes over the built-in load, and describes every command and option", () => {
+		const { commands: replCommands, loadCommandName: LOAD_COMMAND_NAME } = keyhiveRepl();
 		assert.equal(LOAD_COMMAND_NAME, "load", "moleculer-repl's load module was not taken over; the load generator is load-messages");
 		const names = replCommands.map((c) => c.command.split(" ")[0]);
 		assert.deepEqual(names, ["publish", "load", "actor", "whois", "cluster", "dead"]);
@@ -193,6 +83,21 @@ describe("REPL command definitions", () => {
 			load.options!.map((o) => o.option),
 			["--messages <n>", "--keys <k>", "--batch <b>", "--wait <s>"],
 		);
+	});
+
+	it("leaves moleculer-repl alone when moleculer.config.ts is imported, and takes over load only when a REPL starts", () => {
+		// A process of its own: the takeover lasts for the process, and importing the config reads the environment.
+		const probe = [
+			'const load = require("moleculer-repl/src/commands/load.js");',
+			"const builtin = load.register;",
+			'require("./moleculer.config");',
+			"const afterImport = load.register === builtin;",
+			'require("./lib/repl/start").keyhiveRepl();',
+			"console.log(JSON.stringify({ afterImport, afterRepl: load.register === builtin }));",
+		].join("\n");
+		const child = spawnSync(process.execPath, ["--import", "tsx", "-e", probe], { cwd: ROOT, env: { ...process.env, TRANSPORTER: "" }, encoding: "utf8" });
+		assert.equal(child.status, 0, child.stderr);
+		assert.deepEqual(JSON.parse(child.stdout), { afterImport: true, afterRepl: false });
 	});
 });
 
@@ -211,8 +116,8 @@ describe("REPL commands against a real broker", () => {
 		for (const file of SERVICES) broker.loadService(file);
 		await broker.start();
 		await waitFor(async () => {
-			const state = (await broker.call("topology.state")) as { state: string };
-			const status = (await broker.call("ingest.status")) as { connected: boolean; consuming: boolean };
+			const state = await callAction(broker, "topology.state");
+			const status = await callAction(broker, "ingest.status");
 			return state.state === "ready" && status.connected && status.consuming;
 		}, "the node to be ready and consuming its RabbitMQ inbox");
 	});
@@ -223,12 +128,12 @@ describe("REPL commands against a real broker", () => {
 		fs.rmSync(dataDir, { recursive: true, force: true });
 	});
 
-	const processedTotal = async () => ((await broker.call("worker.stats")) as { processed: number }).processed;
+	const processedTotal = async () => (await callAction(broker, "worker.stats")).processed;
 
 	it("publish reaches the actor, and actor shows its count", async () => {
 		const out = await run(publishCommand, broker, { key: "key_1", payload: "hello world" });
 		assert.match(out.text(), /^published 1 message via rabbitmq \(key key_1, id repl-[0-9a-f-]+\)$/);
-		await waitFor(async () => ((await broker.call("worker.get", { id: "key_1" })) as { payload: number } | null)?.payload === 1, "key_1 to count the message");
+		await waitFor(async () => (await callAction(broker, "worker.get", { id: "key_1" }))?.payload === 1, "key_1 to count the message");
 
 		const actor = await run(actorCommand, broker, { id: "key_1" });
 		assert.match(actor.text(), /^payload\s+1$/m);
@@ -251,13 +156,13 @@ describe("REPL commands against a real broker", () => {
 		assert.ok(out.progress.every((line) => !line.includes("\n")), "a progress bar stays on one line");
 		assert.ok((await processedTotal()) - before >= 2000);
 		// key_1 gets messages 0, 50, …, 1950 (40 of them) on top of the one published above.
-		const key1 = (await broker.call("worker.get", { id: "key_1" })) as { payload: number };
-		assert.equal(key1.payload, 41);
+		const key1 = await callAction(broker, "worker.get", { id: "key_1" });
+		assert.equal(key1?.payload, 41);
 	});
 
 	it("cluster shows the view, its state and a row for the node with the whole ring", async () => {
 		const out = await run((b, a, p) => clusterCommand(b, a, p, 200), broker);
-		const view = ((await broker.call("topology.members")) as { view: string }).view;
+		const view = (await callAction(broker, "topology.members")).view;
 		assert.equal(out.lines[0], `view ${view}  ·  1 member  ·  state ready`);
 		assert.match(out.lines[1], /^node\s+state\s+actors\s+processed\s+pending\s+shipped\s+proc\/s\s+dead\s+ring$/);
 		const row = out.lines.find((l) => l.startsWith("repl-test"));
@@ -288,7 +193,7 @@ describe("REPL commands against a real broker", () => {
 		await helper.close();
 		let status: unknown;
 		await waitFor(
-			async () => ((status = await broker.call("ingest.status")) as { deadQueueDepth: number | null }).deadQueueDepth === 1,
+			async () => (status = await callAction(broker, "ingest.status")).deadQueueDepth === 1,
 			"the keyless message to be dead-lettered",
 			15_000,
 			() => JSON.stringify(status),
@@ -310,7 +215,7 @@ describe("REPL commands against a real broker", () => {
 		assert.match(requeue.text(), /^requeued 2 in all/m);
 		assert.match((await run(deadCommand, broker)).text(), /^0 dead letters in the stores of 1 node$/m);
 		// Pending again, they reach key_9, which starts afresh after its deletion.
-		await waitFor(async () => ((await broker.call("worker.get", { id: "key_9" })) as { payload: number } | null)?.payload === 2, "key_9 to process the requeued rows");
+		await waitFor(async () => (await callAction(broker, "worker.get", { id: "key_9" }))?.payload === 2, "key_9 to process the requeued rows");
 	});
 
 	it("bad input gives one line each, never a stack trace", async () => {
@@ -364,11 +269,11 @@ describe("REPL commands when services are not reachable", () => {
 	it("dead says RabbitMQ is not connected when ingest.status fails or reports it", async () => {
 		const svc = broker.createService({
 			name: "topology",
-			actions: { members: () => ({ view: "v", members: [], participants: [] }) },
+			actions: { members: (): MembersReply => ({ view: "v", members: [], participants: [] }) },
 		});
 		const ingest = broker.createService({
 			name: "ingest",
-			actions: { status: () => ({ connected: false, queue: "q", deadQueue: "q.dead", deadQueueDepth: null }) },
+			actions: { status: () => ({ connected: false, queue: "q", deadQueue: "q.dead", deadQueueDepth: null }) satisfies Partial<IngestStatusReply> },
 		});
 		await broker.waitForServices(["topology", "ingest"]);
 		try {
@@ -395,14 +300,14 @@ describe("cluster with a node that runs no worker service", () => {
 		broker.createService({
 			name: "topology",
 			actions: {
-				members: () => ({ view: "v0", members: [], participants: ["store-only"] }),
-				state: () => ({ node: "store-only", state: "assembling", view: { id: "v0", members: [] }, settled: null, waitingFor: [], lastRehashMs: null }),
+				members: (): MembersReply => ({ view: "v0", members: [], participants: ["store-only"] }),
+				state: (): TopologyStateReply => ({ node: "store-only", state: "assembling", view: { id: "v0", members: [] }, settled: null, waitingFor: [], lastRehashMs: 0 }),
 			},
 		});
 		broker.createService({
 			name: "store",
 			actions: {
-				stats: () => ({ node: "store-only", pending: 7, outbox: 0, dead: 2, processedIds: 0, outboundKeys: 0, shippedRows: 3, shipFailures: 0 }),
+				stats: (): StoreStatsReply => ({ node: "store-only", pending: 7, outbox: 0, dead: 2, processedIds: 0, outboundKeys: 0, shippedRows: 3, shipFailures: 0 }),
 			},
 		});
 		await broker.start();

@@ -11,18 +11,13 @@ import * as fs from "fs";
 import * as path from "path";
 import { after, before, describe, it } from "node:test";
 import { ServiceBroker } from "moleculer";
+import { callAction, type MembersReply } from "../../lib/contracts";
 import { NodeProcess, observer as observe, tempDir, uniqueName, waitFor, waitForReady } from "../support/cluster";
 import { freePort, NatsServer, type NatsAuth } from "../support/nats-server";
 
 const NATS_USER = "keyhive";
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-
-interface MembersReply {
-	view: string;
-	members: string[];
-	participants: string[];
-}
 
 describe("a cluster behind NATS credentials", () => {
 	const name = uniqueName("security");
@@ -60,7 +55,7 @@ describe("a cluster behind NATS credentials", () => {
 	}
 
 	async function membersOn(nodeID: string): Promise<MembersReply> {
-		return (await observer!.call("topology.members", {}, { nodeID, timeout: 2000 })) as MembersReply;
+		return callAction(observer!, "topology.members", {}, { nodeID, timeout: 2000 });
 	}
 
 	before(async () => {

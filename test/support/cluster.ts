@@ -9,6 +9,7 @@ import * as os from "os";
 import * as path from "path";
 import { randomBytes } from "crypto";
 import { ServiceBroker } from "moleculer";
+import { callAction, type TopologyStateReply } from "../../lib/contracts";
 import { waitFor as waitOften, type WaitOptions } from "./wait";
 
 /** waitFor with a gentler default poll (100 ms): the probes here are calls across processes. */
@@ -144,14 +145,10 @@ export async function observer(namespace: string, options: { url?: string; ownSi
 	return broker;
 }
 
-export interface NodeState {
-	node: string;
-	state: string;
-	view: { id: string; members: string[] };
-}
+export type NodeState = TopologyStateReply;
 
 export async function stateOf(broker: ServiceBroker, nodeID: string): Promise<NodeState> {
-	return (await broker.call("topology.state", {}, { nodeID, timeout: 2000 })) as NodeState;
+	return callAction(broker, "topology.state", {}, { nodeID, timeout: 2000 });
 }
 
 /** Waits until every node is ready on one view whose members are exactly `members`. */
