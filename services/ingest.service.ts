@@ -10,7 +10,7 @@ import { InboxConsumer, deadLetterQueueOf } from "../lib/ingest/consumer";
 import { OutboxRelay } from "../lib/ingest/outbox";
 import { publishBatch } from "../lib/ingest/publisher";
 import { validateAppend, type AppendMessage } from "../lib/store/append";
-import { keyhiveNode } from "./keyhive";
+import { KeyhiveLifecycle, keyhiveNode } from "./keyhive";
 
 const DRAIN_OUTBOX_MS = 5000;
 
@@ -22,6 +22,7 @@ interface IngestThis extends Service {
 
 const IngestService = {
 	name: "ingest",
+	mixins: [KeyhiveLifecycle],
 
 	settings: {},
 
@@ -72,31 +73,27 @@ const IngestService = {
 
 	created(this: IngestThis) {
 		const node = keyhiveNode(this.broker);
-		node.retain();
 		const logger = this.logger;
 		this.connection = new AmqpConnection(node.config.amqpUrl, { name: `keyhive ${node.nodeID}`, logger });
 		this.consumer = new InboxConsumer(this.connection, node.store, node.config, logger);
 		this.relay = new OutboxRelay(this.connection, node.store, { resultsQueue: node.config.resultsQueue }, logger);
 		node.store.onOutbox(() => this.relay.nudge());
-		node.ingest = this.consumer;
+		node.attachIngest(this.consumer);
 		// Stop taking deliveries before the handoff, so nothing arrives that would stay behind.
 		node.onLeave(() => this.consumer.stop());
+		// After the leave: publish the results it committed, then disconnect, before the store closes.
+		node.onStop(async () => {
+			await this.relay.drain(DRAIN_OUTBOX_MS);
+			await this.consumer.close();
+			await this.relay.close();
+			await this.connection.close();
+		});
 	},
 
 	started(this: IngestThis) {
 		this.consumer.start();
 		this.relay.start();
 		this.connection.start();
-	},
-
-	async stopped(this: IngestThis) {
-		const node = keyhiveNode(this.broker);
-		await node.leave();
-		await this.relay.drain(DRAIN_OUTBOX_MS);
-		await this.consumer.close();
-		await this.relay.close();
-		await this.connection.close();
-		node.release();
 	},
 };
 

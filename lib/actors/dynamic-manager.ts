@@ -143,7 +143,6 @@ export function DynamicManager(options: DynamicManagerOptions) {
 
 		created(this: ManagerThis) {
 			const settings = this.settings as { actorTimeout: number };
-			this.keyhive().retain();
 			this.keyhive().attachRuntime(behaviourOf(this as unknown as Record<string, unknown>), {
 				defaultTimeout: settings.actorTimeout,
 			});
@@ -153,9 +152,8 @@ export function DynamicManager(options: DynamicManagerOptions) {
 			this.runtime().start();
 		},
 
-		async stopped(this: ManagerThis) {
-			await this.keyhive().leave();
-			this.keyhive().release();
+		stopped(this: ManagerThis) {
+			return this.keyhive().stop();
 		},
 	};
 }
