@@ -212,3 +212,17 @@ describe("leaving the REPL of npm start", () => {
 		});
 	}
 });
+
+describe("a node without a service its peers call", () => {
+	it("fails at start with one line naming the missing store service", async () => {
+		const name = uniqueName("no-store");
+		const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: tempDir(name), KEYHIVE_ACTORS: "10" };
+		const services = ["topology", "worker"].map((service) => path.resolve(__dirname, "..", "..", "services", `${service}.service.ts`));
+		let broker: ServiceBroker | undefined;
+		await assert.rejects(
+			startNode("no-store", env, services, (started) => (broker = started)),
+			(err: Error) => /^keyhive node no-store cannot start without the store service/.test(err.message) && !err.message.includes("\n"),
+		);
+		await broker?.stop();
+	});
+});
