@@ -219,10 +219,13 @@ describe("a node without a service its peers call", () => {
 		const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: tempDir(name), KEYHIVE_ACTORS: "10" };
 		const services = ["topology", "worker"].map((service) => path.resolve(__dirname, "..", "..", "services", `${service}.service.ts`));
 		let broker: ServiceBroker | undefined;
-		await assert.rejects(
-			startNode("no-store", env, services, (started) => (broker = started)),
-			(err: Error) => /^keyhive node no-store cannot start without the store service/.test(err.message) && !err.message.includes("\n"),
-		);
-		await broker?.stop();
+		try {
+			await assert.rejects(
+				startNode("no-store", env, services, (made) => (broker = made)),
+				(err: Error) => /^keyhive node no-store cannot start without the store service/.test(err.message) && !err.message.includes("\n"),
+			);
+		} finally {
+			await broker?.stop();
+		}
 	});
 });
