@@ -38,11 +38,12 @@ export interface IngestCounters {
  */
 export const NODE_SERVICES: readonly string[] = ["store", "topology"];
 
-/** A node put together without a part it needs; the message is the one line a user sees. */
+/** A node put together without a part it needs: a setup mistake, so it is logged as its one line, without a stack. */
 export class NodeWiringError extends Error {
 	constructor(message: string) {
 		super(message);
 		this.name = "NodeWiringError";
+		this.stack = `${this.name}: ${message}`;
 	}
 }
 
