@@ -55,83 +55,124 @@ export interface KeyhiveConfig {
 
 type Env = Record<string, string | undefined>;
 
-/** One row per variable: the README's configuration table is written from the same facts. */
-export const VARIABLES: ReadonlyArray<{ name: string; default: string; meaning: string }> = [
-	{ name: "NODEID", default: "the hostname", meaning: "Moleculer nodeID; keep it stable across restarts so a node finds its own data" },
-	{ name: "TRANSPORTER", default: "(none: a node runs alone)", meaning: "Moleculer transporter URL, e.g. nats://127.0.0.1:4222 (credentials allowed, never logged)" },
-	{ name: "NAMESPACE", default: "(none)", meaning: "Moleculer namespace: nodes see only peers with the same one (one cluster per namespace)" },
-	{ name: "KEYHIVE_DATA_DIR", default: "./data", meaning: "directory of this node's SQLite file (<nodeID>.sqlite)" },
-	{ name: "KEYHIVE_ACTORS", default: "1000000", meaning: "number of demo actors key_1 … key_N" },
-	{ name: "KEYHIVE_ACTOR_TIMEOUT_MS", default: "0", meaning: "demo actors' periodic perform interval; 0 = perform only when messages arrive" },
-	{ name: "KEYHIVE_CONSENSUS", default: "1", meaning: "minimum members in view; below it nothing is processed" },
-	{ name: "KEYHIVE_HEARTBEAT_INTERVAL_S", default: "1", meaning: "Moleculer heartbeat interval (seconds)" },
-	{ name: "KEYHIVE_HEARTBEAT_TIMEOUT_S", default: "2", meaning: "a node silent this long is dead (noticed within about twice this)" },
-	{ name: "KEYHIVE_DISCOVERY_MS", default: "1500 (0 without a transporter)", meaning: "how long a starting node listens for peers before it takes any key" },
-	{ name: "KEYHIVE_LEAVE_TIMEOUT_MS", default: "30000", meaning: "longest graceful leave; what is not handed off by then stays on disk" },
-	{ name: "KEYHIVE_RING_POINTS", default: "160", meaning: "points per node on the consistent-hash ring (all nodes must agree)" },
-	{ name: "KEYHIVE_MAX_ATTEMPTS", default: "5", meaning: "performs of one batch before its messages are dead-lettered" },
-	{ name: "KEYHIVE_RETRY_BASE_MS", default: "100", meaning: "first retry delay; doubles per attempt (capped at 30 s)" },
-	{ name: "KEYHIVE_PERFORM_TIMEOUT_MS", default: "30000", meaning: "a perform that has not settled by then counts as failed" },
-	{ name: "KEYHIVE_MAX_BATCH", default: "100", meaning: "messages given to one perform at most" },
-	{ name: "KEYHIVE_DEMO_WORK_MS", default: "0", meaning: "demo worker only: simulated work per perform (ms), for benchmarks" },
-	{ name: "KEYHIVE_DEDUPE_WINDOW_MS", default: "3600000", meaning: "how long processed message ids are remembered to drop redeliveries" },
-	{ name: "KEYHIVE_SHIP_BATCH", default: "2000", meaning: "rows per handoff call to another node" },
-	{ name: "AMQP_URL", default: "amqp://guest:guest@127.0.0.1:5672", meaning: "RabbitMQ URL (credentials never logged)" },
-	{ name: "KEYHIVE_QUEUE", default: "keyhive.inbox", meaning: "queue consumed; its dead letters go to <queue>.dead" },
-	{ name: "KEYHIVE_RESULTS_QUEUE", default: "keyhive.processed", meaning: "durable queue the outbox publishes results to" },
-	{ name: "KEYHIVE_KEY_FROM", default: "header:key", meaning: "where a message's key is: header:<name> or routingKey" },
-	{ name: "KEYHIVE_PREFETCH", default: "1000", meaning: "unacked deliveries the consumer may hold" },
-	{ name: "KEYHIVE_BATCH_SIZE", default: "500", meaning: "deliveries committed per store transaction" },
-	{ name: "KEYHIVE_BATCH_MS", default: "5", meaning: "longest wait to fill a delivery batch" },
-	{ name: "KEYHIVE_HIGH_WATER", default: "200000", meaning: "pending rows at which this node stops taking deliveries" },
-	{ name: "KEYHIVE_LOW_WATER", default: "100000", meaning: "pending rows at which it takes deliveries again" },
-	{ name: "KEYHIVE_MAX_KEY_LENGTH", default: "256", meaning: "longer keys are dead-lettered" },
-	{ name: "KEYHIVE_MAX_BODY_BYTES", default: "262144", meaning: "larger bodies are dead-lettered" },
-	{ name: "KEYHIVE_MAX_HEADER_BYTES", default: "16384", meaning: "larger header tables are dead-lettered" },
-	{ name: "KEYHIVE_PAYLOAD_FORMAT", default: "text", meaning: "text (UTF-8) or json (bodies that do not parse are dead-lettered)" },
-	{ name: "KEYHIVE_METRICS_PORT", default: "0", meaning: "Prometheus metrics port; 0 = off" },
-	{ name: "KEYHIVE_PERFORM_LOG", default: "(off)", meaning: "file to append one line per perform (key, node, start, end) for audits" },
-	{ name: "LOGLEVEL", default: "info", meaning: "Moleculer log level" },
-];
-
-function integer(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
-	const raw = env[name];
-	if (raw === undefined || raw.trim() === "") return fallback;
-	if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
-	const value = Number(raw.trim());
-	if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
-	return value;
+/** One environment variable: the config field it sets, its default, how it is parsed, what it means. */
+export interface Variable<K extends keyof KeyhiveConfig = keyof KeyhiveConfig> {
+	name: string;
+	key: K;
+	/** Used when the variable is unset or blank, written as a user would set it; undefined: no value. */
+	default: string | undefined;
+	/** README's default cell when it is not the default as written. */
+	shown?: string;
+	/** Reads a set (trimmed, non-blank) value or the default; throws a ConfigError naming the variable. */
+	parse(raw: string): KeyhiveConfig[K];
+	meaning: string;
 }
 
-function text(env: Env, name: string, fallback: string): string {
-	const raw = env[name];
-	if (raw === undefined || raw.trim() === "") return fallback;
-	return raw.trim();
+function variable<K extends keyof KeyhiveConfig>(v: Variable<K>): Variable<K> {
+	return v;
 }
 
-function url(env: Env, name: string, fallback: string | undefined, schemes: string[]): string | undefined {
-	const raw = env[name];
-	if (raw === undefined || raw.trim() === "") return fallback;
-	let parsed: URL;
-	try {
-		parsed = new URL(raw.trim());
-	} catch {
-		throw new ConfigError(`${name} is not a URL: "${redactUrl(raw)}"`);
-	}
-	const scheme = parsed.protocol.replace(/:$/, "");
-	if (!schemes.includes(scheme)) {
-		throw new ConfigError(`${name} must use ${schemes.join(" or ")}://, got ${scheme}://`);
-	}
-	return raw.trim();
+function integer(name: string, min: number, max = Number.MAX_SAFE_INTEGER) {
+	return (raw: string): number => {
+		if (!/^-?\d+$/.test(raw)) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+		const value = Number(raw);
+		if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+		return value;
+	};
 }
 
-function keySource(env: Env): KeySource {
-	const raw = text(env, "KEYHIVE_KEY_FROM", "header:key");
+function url(name: string, schemes: string[]) {
+	return (raw: string): string => {
+		let parsed: URL;
+		try {
+			parsed = new URL(raw);
+		} catch {
+			throw new ConfigError(`${name} is not a URL: "${redactUrl(raw)}"`);
+		}
+		const scheme = parsed.protocol.replace(/:$/, "");
+		if (!schemes.includes(scheme)) {
+			throw new ConfigError(`${name} must use ${schemes.join(" or ")}://, got ${scheme}://`);
+		}
+		return raw;
+	};
+}
+
+const text = (raw: string): string => raw;
+
+function keySource(raw: string): KeySource {
 	if (raw === "routingKey") return { kind: "routingKey" };
 	const match = /^header:(.+)$/.exec(raw);
 	if (!match) throw new ConfigError(`KEYHIVE_KEY_FROM must be header:<name> or routingKey, got "${raw}"`);
 	return { kind: "header", name: match[1] };
 }
+
+/** Every variable keyhive reads, in README's order: readConfig, the README table and its test use this one list. */
+export const VARIABLES: readonly Variable[] = [
+	variable({
+		name: "NODEID",
+		key: "nodeID",
+		default: undefined,
+		shown: "the hostname",
+		parse: (raw) => {
+			if (!/^[A-Za-z0-9._-]{1,100}$/.test(raw)) throw new ConfigError(`NODEID may hold letters, digits, '.', '_' and '-' (1 to 100), got "${raw}"`);
+			return raw;
+		},
+		meaning: "Moleculer nodeID; keep it stable across restarts so a node finds its own data",
+	}),
+	variable({ name: "TRANSPORTER", key: "transporter", default: undefined, shown: "(none: a node runs alone)", parse: url("TRANSPORTER", ["nats", "tls"]), meaning: "Moleculer transporter URL, e.g. nats://127.0.0.1:4222 (credentials allowed, never logged)" }),
+	variable({
+		name: "NAMESPACE",
+		key: "namespace",
+		default: "",
+		shown: "(none)",
+		parse: (raw) => {
+			if (!/^[A-Za-z0-9._-]*$/.test(raw)) throw new ConfigError(`NAMESPACE may hold letters, digits, '.', '_' and '-', got "${raw}"`);
+			return raw;
+		},
+		meaning: "Moleculer namespace: nodes see only peers with the same one (one cluster per namespace)",
+	}),
+	variable({ name: "KEYHIVE_DATA_DIR", key: "dataDir", default: "./data", parse: (raw) => path.resolve(raw), meaning: "directory of this node's SQLite file (`<nodeID>.sqlite`)" }),
+	variable({ name: "KEYHIVE_ACTORS", key: "actors", default: "1000000", parse: integer("KEYHIVE_ACTORS", 0, 50_000_000), meaning: "number of demo actors key_1 … key_N" }),
+	variable({ name: "KEYHIVE_ACTOR_TIMEOUT_MS", key: "actorTimeoutMs", default: "0", parse: integer("KEYHIVE_ACTOR_TIMEOUT_MS", 0, 86_400_000), meaning: "demo actors' periodic perform interval; 0 = perform only when messages arrive" }),
+	variable({ name: "KEYHIVE_CONSENSUS", key: "consensus", default: "1", parse: integer("KEYHIVE_CONSENSUS", 1, 1000), meaning: "minimum members in view; below it nothing is processed" }),
+	variable({ name: "KEYHIVE_HEARTBEAT_INTERVAL_S", key: "heartbeatIntervalS", default: "1", parse: integer("KEYHIVE_HEARTBEAT_INTERVAL_S", 1, 60), meaning: "Moleculer heartbeat interval (seconds)" }),
+	variable({ name: "KEYHIVE_HEARTBEAT_TIMEOUT_S", key: "heartbeatTimeoutS", default: "2", parse: integer("KEYHIVE_HEARTBEAT_TIMEOUT_S", 1, 600), meaning: "a node silent this long is dead (noticed within about twice this)" }),
+	variable({ name: "KEYHIVE_DISCOVERY_MS", key: "discoveryMs", default: "1500", shown: "1500 (0 without a transporter)", parse: integer("KEYHIVE_DISCOVERY_MS", 0, 600_000), meaning: "how long a starting node listens for peers before it takes any key" }),
+	variable({ name: "KEYHIVE_LEAVE_TIMEOUT_MS", key: "leaveTimeoutMs", default: "30000", parse: integer("KEYHIVE_LEAVE_TIMEOUT_MS", 0, 3_600_000), meaning: "longest graceful leave; what is not handed off by then stays on disk" }),
+	variable({ name: "KEYHIVE_RING_POINTS", key: "ringPoints", default: "160", parse: integer("KEYHIVE_RING_POINTS", 1, 10_000), meaning: "points per node on the consistent-hash ring (all nodes must agree)" }),
+	variable({ name: "KEYHIVE_MAX_ATTEMPTS", key: "maxAttempts", default: "5", parse: integer("KEYHIVE_MAX_ATTEMPTS", 1, 1000), meaning: "performs of one batch before its messages are dead-lettered" }),
+	variable({ name: "KEYHIVE_RETRY_BASE_MS", key: "retryBaseMs", default: "100", parse: integer("KEYHIVE_RETRY_BASE_MS", 0, 3_600_000), meaning: "first retry delay; doubles per attempt (capped at 30 s)" }),
+	variable({ name: "KEYHIVE_PERFORM_TIMEOUT_MS", key: "performTimeoutMs", default: "30000", parse: integer("KEYHIVE_PERFORM_TIMEOUT_MS", 1, 86_400_000), meaning: "a perform that has not settled by then counts as failed" }),
+	variable({ name: "KEYHIVE_MAX_BATCH", key: "maxBatch", default: "100", parse: integer("KEYHIVE_MAX_BATCH", 1, 100_000), meaning: "messages given to one perform at most" }),
+	variable({ name: "KEYHIVE_DEMO_WORK_MS", key: "demoWorkMs", default: "0", parse: integer("KEYHIVE_DEMO_WORK_MS", 0, 600_000), meaning: "demo worker only: simulated work per perform (ms), for benchmarks" }),
+	variable({ name: "KEYHIVE_DEDUPE_WINDOW_MS", key: "dedupeWindowMs", default: "3600000", parse: integer("KEYHIVE_DEDUPE_WINDOW_MS", 1000), meaning: "how long processed message ids are remembered to drop redeliveries" }),
+	variable({ name: "KEYHIVE_SHIP_BATCH", key: "shipBatchRows", default: "2000", parse: integer("KEYHIVE_SHIP_BATCH", 1, 100_000), meaning: "rows per handoff call to another node" }),
+	variable({ name: "AMQP_URL", key: "amqpUrl", default: "amqp://guest:guest@127.0.0.1:5672", parse: url("AMQP_URL", ["amqp", "amqps"]), meaning: "RabbitMQ URL (credentials never logged)" }),
+	variable({ name: "KEYHIVE_QUEUE", key: "queue", default: "keyhive.inbox", parse: text, meaning: "queue consumed; its dead letters go to `<queue>.dead`" }),
+	variable({ name: "KEYHIVE_RESULTS_QUEUE", key: "resultsQueue", default: "keyhive.processed", parse: text, meaning: "durable queue the outbox publishes results to" }),
+	variable({ name: "KEYHIVE_KEY_FROM", key: "keySource", default: "header:key", parse: keySource, meaning: "where a message's key is: `header:<name>` or `routingKey`" }),
+	variable({ name: "KEYHIVE_PREFETCH", key: "prefetch", default: "1000", parse: integer("KEYHIVE_PREFETCH", 1, 65_535), meaning: "unacked deliveries the consumer may hold" }),
+	variable({ name: "KEYHIVE_BATCH_SIZE", key: "batchSize", default: "500", parse: integer("KEYHIVE_BATCH_SIZE", 1, 65_535), meaning: "deliveries committed per store transaction" }),
+	variable({ name: "KEYHIVE_BATCH_MS", key: "batchMs", default: "5", parse: integer("KEYHIVE_BATCH_MS", 0, 60_000), meaning: "longest wait to fill a delivery batch" }),
+	variable({ name: "KEYHIVE_HIGH_WATER", key: "highWater", default: "200000", parse: integer("KEYHIVE_HIGH_WATER", 1), meaning: "pending rows at which this node stops taking deliveries" }),
+	variable({ name: "KEYHIVE_LOW_WATER", key: "lowWater", default: undefined, shown: "half of `KEYHIVE_HIGH_WATER`", parse: integer("KEYHIVE_LOW_WATER", 0), meaning: "pending rows at which it takes deliveries again" }),
+	variable({ name: "KEYHIVE_MAX_KEY_LENGTH", key: "maxKeyLength", default: "256", parse: integer("KEYHIVE_MAX_KEY_LENGTH", 1, 65_535), meaning: "longer keys are dead-lettered" }),
+	variable({ name: "KEYHIVE_MAX_BODY_BYTES", key: "maxBodyBytes", default: "262144", parse: integer("KEYHIVE_MAX_BODY_BYTES", 1), meaning: "larger bodies are dead-lettered" }),
+	variable({ name: "KEYHIVE_MAX_HEADER_BYTES", key: "maxHeaderBytes", default: "16384", parse: integer("KEYHIVE_MAX_HEADER_BYTES", 1), meaning: "larger header tables are dead-lettered" }),
+	variable({
+		name: "KEYHIVE_PAYLOAD_FORMAT",
+		key: "payloadFormat",
+		default: "text",
+		parse: (raw) => {
+			if (raw !== "text" && raw !== "json") throw new ConfigError(`KEYHIVE_PAYLOAD_FORMAT must be text or json, got "${raw}"`);
+			return raw;
+		},
+		meaning: "text (UTF-8) or json (bodies that do not parse are dead-lettered)",
+	}),
+	variable({ name: "KEYHIVE_METRICS_PORT", key: "metricsPort", default: "0", parse: integer("KEYHIVE_METRICS_PORT", 0, 65_535), meaning: "Prometheus metrics port; 0 = off" }),
+	variable({ name: "KEYHIVE_PERFORM_LOG", key: "performLog", default: undefined, shown: "(off)", parse: text, meaning: "file to append one line per perform (key, node, start, end) for audits" }),
+	variable({ name: "LOGLEVEL", key: "logLevel", default: "info", parse: text, meaning: "Moleculer log level" }),
+];
 
 /** Replaces the password (or a lone token) of a URL with *** so it can be logged. */
 export function redactUrl(raw: string): string {
@@ -155,63 +196,21 @@ export function redactUrl(raw: string): string {
 class CheckedConfig {}
 
 export function readConfig(env: Env = process.env): KeyhiveConfig {
-	const nodeID = env.NODEID?.trim() || undefined;
-	if (nodeID !== undefined && !/^[A-Za-z0-9._-]{1,100}$/.test(nodeID)) {
-		throw new ConfigError(`NODEID may hold letters, digits, '.', '_' and '-' (1 to 100), got "${nodeID}"`);
+	const isSet = (v: Variable) => (env[v.name]?.trim() ?? "") !== "";
+	const values: Record<string, unknown> = {};
+	for (const v of VARIABLES) {
+		const raw = isSet(v) ? env[v.name]!.trim() : v.default;
+		values[v.key] = raw === undefined ? undefined : v.parse(raw);
 	}
-	const highWater = integer(env, "KEYHIVE_HIGH_WATER", 200_000, 1);
-	const lowWater = integer(env, "KEYHIVE_LOW_WATER", Math.floor(highWater / 2), 0);
-	if (lowWater >= highWater) {
-		throw new ConfigError(`KEYHIVE_LOW_WATER (${lowWater}) must be below KEYHIVE_HIGH_WATER (${highWater})`);
+	const config = values as unknown as KeyhiveConfig;
+	config.lowWater ??= Math.floor(config.highWater / 2);
+	if (config.lowWater >= config.highWater) {
+		throw new ConfigError(`KEYHIVE_LOW_WATER (${config.lowWater}) must be below KEYHIVE_HIGH_WATER (${config.highWater})`);
 	}
-	const heartbeatIntervalS = integer(env, "KEYHIVE_HEARTBEAT_INTERVAL_S", 1, 1, 60);
-	const heartbeatTimeoutS = integer(env, "KEYHIVE_HEARTBEAT_TIMEOUT_S", 2, 1, 600);
-	if (heartbeatTimeoutS < heartbeatIntervalS) {
-		throw new ConfigError(`KEYHIVE_HEARTBEAT_TIMEOUT_S (${heartbeatTimeoutS}) must be at least KEYHIVE_HEARTBEAT_INTERVAL_S (${heartbeatIntervalS})`);
+	if (config.heartbeatTimeoutS < config.heartbeatIntervalS) {
+		throw new ConfigError(`KEYHIVE_HEARTBEAT_TIMEOUT_S (${config.heartbeatTimeoutS}) must be at least KEYHIVE_HEARTBEAT_INTERVAL_S (${config.heartbeatIntervalS})`);
 	}
-	const format = text(env, "KEYHIVE_PAYLOAD_FORMAT", "text");
-	if (format !== "text" && format !== "json") {
-		throw new ConfigError(`KEYHIVE_PAYLOAD_FORMAT must be text or json, got "${format}"`);
-	}
-	const transporter = url(env, "TRANSPORTER", undefined, ["nats", "tls"]);
-	const namespace = text(env, "NAMESPACE", "");
-	if (!/^[A-Za-z0-9._-]*$/.test(namespace)) throw new ConfigError(`NAMESPACE may hold letters, digits, '.', '_' and '-', got "${namespace}"`);
-	const config: KeyhiveConfig = {
-		nodeID,
-		transporter,
-		namespace,
-		dataDir: path.resolve(text(env, "KEYHIVE_DATA_DIR", "./data")),
-		actors: integer(env, "KEYHIVE_ACTORS", 1_000_000, 0, 50_000_000),
-		actorTimeoutMs: integer(env, "KEYHIVE_ACTOR_TIMEOUT_MS", 0, 0, 86_400_000),
-		consensus: integer(env, "KEYHIVE_CONSENSUS", 1, 1, 1000),
-		heartbeatIntervalS,
-		heartbeatTimeoutS,
-		discoveryMs: integer(env, "KEYHIVE_DISCOVERY_MS", transporter ? 1500 : 0, 0, 600_000),
-		leaveTimeoutMs: integer(env, "KEYHIVE_LEAVE_TIMEOUT_MS", 30_000, 0, 3_600_000),
-		ringPoints: integer(env, "KEYHIVE_RING_POINTS", 160, 1, 10_000),
-		maxAttempts: integer(env, "KEYHIVE_MAX_ATTEMPTS", 5, 1, 1000),
-		retryBaseMs: integer(env, "KEYHIVE_RETRY_BASE_MS", 100, 0, 3_600_000),
-		performTimeoutMs: integer(env, "KEYHIVE_PERFORM_TIMEOUT_MS", 30_000, 1, 86_400_000),
-		maxBatch: integer(env, "KEYHIVE_MAX_BATCH", 100, 1, 100_000),
-		demoWorkMs: integer(env, "KEYHIVE_DEMO_WORK_MS", 0, 0, 600_000),
-		dedupeWindowMs: integer(env, "KEYHIVE_DEDUPE_WINDOW_MS", 3_600_000, 1000),
-		shipBatchRows: integer(env, "KEYHIVE_SHIP_BATCH", 2000, 1, 100_000),
-		amqpUrl: url(env, "AMQP_URL", "amqp://guest:guest@127.0.0.1:5672", ["amqp", "amqps"])!,
-		queue: text(env, "KEYHIVE_QUEUE", "keyhive.inbox"),
-		resultsQueue: text(env, "KEYHIVE_RESULTS_QUEUE", "keyhive.processed"),
-		keySource: keySource(env),
-		prefetch: integer(env, "KEYHIVE_PREFETCH", 1000, 1, 65_535),
-		batchSize: integer(env, "KEYHIVE_BATCH_SIZE", 500, 1, 65_535),
-		batchMs: integer(env, "KEYHIVE_BATCH_MS", 5, 0, 60_000),
-		highWater,
-		lowWater,
-		maxKeyLength: integer(env, "KEYHIVE_MAX_KEY_LENGTH", 256, 1, 65_535),
-		maxBodyBytes: integer(env, "KEYHIVE_MAX_BODY_BYTES", 262_144, 1),
-		maxHeaderBytes: integer(env, "KEYHIVE_MAX_HEADER_BYTES", 16_384, 1),
-		payloadFormat: format,
-		metricsPort: integer(env, "KEYHIVE_METRICS_PORT", 0, 0, 65_535),
-		performLog: env.KEYHIVE_PERFORM_LOG?.trim() || undefined,
-		logLevel: text(env, "LOGLEVEL", "info"),
-	};
+	// Alone, a node has no peers to wait for.
+	if (!config.transporter && !isSet(VARIABLES.find((v) => v.key === "discoveryMs")!)) config.discoveryMs = 0;
 	return Object.assign(new CheckedConfig(), config);
 }

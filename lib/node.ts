@@ -1,8 +1,10 @@
 /**
  * One keyhive node: the store, the topology, the shipping loop and (when the
  * node runs actors) the actor runtime, put together in the order the
- * single-owner protocol needs. Services reach it with nodeOf(broker) and only
- * wire transport and actions to it.
+ * single-owner protocol needs. It is built with what it needs to talk to the
+ * other nodes; services reach it with nodeOf(broker), attach the parts they run
+ * (actors, ingest) and wire actions to it. It starts once, after checking its
+ * services are all there, and stops once however many times it is asked to.
  */
 import { ActorRuntime, type RuntimeOptions } from "./actors/runtime";
 import type { ActorBehaviour } from "./actors/types";
@@ -19,7 +21,7 @@ export interface Logger {
 	debug?(msg: string): void;
 }
 
-/** How this node talks to the others; set by the services. */
+/** How this node talks to the others; given at construction. */
 export interface NodeTransport {
 	announce(viewId: string): void;
 	ship(node: string, viewId: string, shipment: Shipment): Promise<void>;
@@ -31,6 +33,21 @@ export interface IngestCounters {
 	readonly backpressured: boolean;
 }
 
+/**
+ * The services every keyhive node runs: its peers hand keys off to `store` and
+ * ask `topology` which view it finished; a node without one would make them retry forever.
+ */
+export const NODE_SERVICES: readonly string[] = ["store", "topology"];
+
+/** A node put together without a part it needs: a setup mistake, so it is logged as its one line, without a stack. */
+export class NodeWiringError extends Error {
+	constructor(message: string) {
+		super(message);
+		this.name = "NodeWiringError";
+		this.stack = `${this.name}: ${message}`;
+	}
+}
+
 export class KeyhiveNode {
 	readonly config: KeyhiveConfig;
 	readonly nodeID: string;
@@ -38,19 +55,15 @@ export class KeyhiveNode {
 	readonly topology: Topology;
 	readonly shipper: Shipper;
 	runtime: ActorRuntime | null = null;
-	/** Counters of this node's RabbitMQ consumer, when it runs one (for metrics). */
-	ingest: IngestCounters | null = null;
-	transport: NodeTransport = {
-		announce: () => undefined,
-		ship: () => Promise.reject(new Error("no transport")),
-	};
+	private ingestCounters: IngestCounters | null = null;
 	private readonly logger: Logger;
 	private readonly listeners: TopologyParticipant[] = [];
 	private leaving: Promise<void> | null = null;
+	private stopping: Promise<void> | null = null;
 	private readonly beforeLeave: (() => Promise<void> | void)[] = [];
-	private users = 0;
+	private readonly afterLeave: (() => Promise<void> | void)[] = [];
 
-	constructor(config: KeyhiveConfig, nodeID: string, logger: Logger) {
+	constructor(config: KeyhiveConfig, nodeID: string, logger: Logger, transport: NodeTransport) {
 		this.config = config;
 		this.nodeID = nodeID;
 		this.logger = logger;
@@ -59,13 +72,13 @@ export class KeyhiveNode {
 			self: nodeID,
 			consensus: config.consensus,
 			ringPoints: config.ringPoints,
-			announce: (viewId) => this.transport.announce(viewId),
+			announce: (viewId) => transport.announce(viewId),
 			logger,
 		});
 		this.shipper = new Shipper({
 			store: this.store,
 			self: nodeID,
-			ship: (node, viewId, shipment) => this.transport.ship(node, viewId, shipment),
+			ship: (node, viewId, shipment) => transport.ship(node, viewId, shipment),
 			isHeld: (key) => this.runtime?.holds(key) ?? false,
 			batchRows: config.shipBatchRows,
 			logger,
@@ -114,9 +127,33 @@ export class KeyhiveNode {
 		return this.runtime;
 	}
 
+	/** The counters of this node's RabbitMQ consumer (the ingest service), for metrics. */
+	attachIngest(counters: IngestCounters): void {
+		if (this.ingestCounters) throw new Error(`node ${this.nodeID} already runs an ingest service`);
+		this.ingestCounters = counters;
+	}
+
+	get ingest(): IngestCounters | null {
+		return this.ingestCounters;
+	}
+
 	/** Work to do before the handoff of a graceful leave (ingest stops taking deliveries). */
 	onLeave(hook: () => Promise<void> | void): void {
 		this.beforeLeave.push(hook);
+	}
+
+	/** Work to do after the leave, before the store closes (ingest drains the outbox and disconnects). */
+	onStop(hook: () => Promise<void> | void): void {
+		this.afterLeave.push(hook);
+	}
+
+	/** Throws, with one line naming them, when services the node needs are not among these. */
+	checkServices(services: Iterable<string>): void {
+		const running = new Set(services);
+		const missing = NODE_SERVICES.filter((name) => !running.has(name));
+		if (missing.length > 0) {
+			throw new NodeWiringError(`keyhive node ${this.nodeID} cannot start without the ${missing.join(" and ")} service${missing.length > 1 ? "s" : ""} (load services/${missing[0]}.service.ts)`);
+		}
 	}
 
 	/** A listener for state changes and views (lifecycle hooks of the application). */
@@ -178,16 +215,18 @@ export class KeyhiveNode {
 		return this.leaving;
 	}
 
-	/** A service uses this node until it calls release(). */
-	retain(): void {
-		this.users++;
-	}
-
-	/** The last service to let go closes the store (after its own shutdown work). */
-	release(): void {
-		if (--this.users > 0) return;
-		this.shipper.stop();
-		this.store.close();
+	/**
+	 * Leaves, runs the stop work of the parts, and closes the store: once, however
+	 * many services (or repeated broker stops) ask, and every caller waits for it.
+	 */
+	stop(): Promise<void> {
+		this.stopping ??= (async () => {
+			await this.leave();
+			for (const hook of this.afterLeave) await hook();
+			this.shipper.stop();
+			this.store.close();
+		})();
+		return this.stopping;
 	}
 }
 

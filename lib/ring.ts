@@ -8,9 +8,13 @@
  */
 import { createHash } from "crypto";
 import ConsistentHash = require("consistent-hash");
+import { readConfig } from "./config";
 
 /** Ring positions; a prime, as consistent-hash recommends for its key hash. */
 const RANGE = 1_000_003;
+
+/** KEYHIVE_RING_POINTS's default, for rings made without a node's configuration (tests, tools). */
+const DEFAULT_POINTS = readConfig({}).ringPoints;
 
 export class Ring {
 	readonly members: readonly string[];
@@ -30,7 +34,7 @@ export class Ring {
 	}
 
 	/** The ring of these members; order and duplicates of the input do not matter. */
-	static of(members: Iterable<string>, points = 160): Ring {
+	static of(members: Iterable<string>, points = DEFAULT_POINTS): Ring {
 		return new Ring([...new Set(members)].sort(), points);
 	}
 

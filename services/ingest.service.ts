@@ -11,7 +11,7 @@ import { OutboxRelay } from "../lib/ingest/outbox";
 import { publishBatch } from "../lib/ingest/publisher";
 import { validateAppend } from "../lib/store/append";
 import { publishParams, type IngestStatusReply, type PublishParams, type PublishReply } from "../lib/contracts";
-import { keyhiveNode } from "./keyhive";
+import { KeyhiveLifecycle, keyhiveNode } from "./keyhive";
 
 const DRAIN_OUTBOX_MS = 5000;
 
@@ -23,6 +23,7 @@ interface IngestThis extends Service {
 
 const IngestService = {
 	name: "ingest",
+	mixins: [KeyhiveLifecycle],
 
 	settings: {},
 
@@ -73,34 +74,30 @@ const IngestService = {
 
 	created(this: IngestThis) {
 		const node = keyhiveNode(this.broker);
-		node.retain();
 		const logger = this.logger;
 		this.connection = new AmqpConnection(node.config.amqpUrl, { name: `keyhive ${node.nodeID}`, logger });
 		this.consumer = new InboxConsumer(this.connection, node.store, node.config, logger);
 		this.relay = new OutboxRelay(this.connection, node.store, { resultsQueue: node.config.resultsQueue }, logger);
 		node.store.onOutbox(() => this.relay.nudge());
-		node.ingest = this.consumer;
+		node.attachIngest(this.consumer);
 		// Stop taking deliveries before the handoff, so nothing arrives that would stay behind.
 		node.onLeave(() => this.consumer.stop());
+		// After the leave: publish the results it committed, then disconnect, before the store closes.
+		node.onStop(async () => {
+			// The handoff moved every result with its key; what is left had no other node to go to, or was in flight.
+			if (!(await this.relay.drain(DRAIN_OUTBOX_MS))) {
+				logger.warn(`${node.store.outboxCount} results could not be published to "${node.config.resultsQueue}" and stay in ${node.store.file}`);
+			}
+			await this.consumer.close();
+			await this.relay.close();
+			await this.connection.close();
+		});
 	},
 
 	started(this: IngestThis) {
 		this.consumer.start();
 		this.relay.start();
 		this.connection.start();
-	},
-
-	async stopped(this: IngestThis) {
-		const node = keyhiveNode(this.broker);
-		await node.leave();
-		// The handoff moved every result with its key; what is left had no other node to go to, or was in flight.
-		if (!(await this.relay.drain(DRAIN_OUTBOX_MS))) {
-			this.logger.warn(`${node.store.outboxCount} results could not be published to "${node.config.resultsQueue}" and stay in ${node.store.file}`);
-		}
-		await this.consumer.close();
-		await this.relay.close();
-		await this.connection.close();
-		node.release();
 	},
 };
 

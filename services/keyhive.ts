@@ -1,16 +1,64 @@
 /**
- * The one way a service reaches its node's keyhive parts. The configuration
- * comes from the broker options (moleculer.config.ts puts it under `keyhive`),
- * or from the environment when a broker was made without it.
+ * The one way a service reaches its node's keyhive parts, and the lifecycle
+ * every keyhive service shares. The configuration comes from the broker options
+ * (moleculer.config.ts puts it under `keyhive`), or from the environment when a
+ * broker was made without it.
  */
 import type { ServiceBroker } from "moleculer";
 import { readConfig, type KeyhiveConfig } from "../lib/config";
-import { KeyhiveNode, nodeOf } from "../lib/node";
+import { KeyhiveNode, nodeOf, type NodeTransport } from "../lib/node";
+
+/** The event a node broadcasts when it has handed off everything for a view (the topology service listens). */
+export const HANDOFF_DONE_EVENT = "keyhive.handoff.done";
+const SHIP_TIMEOUT_MS = 30_000;
 
 export function configOf(broker: ServiceBroker): KeyhiveConfig {
 	return ((broker.options as { keyhive?: KeyhiveConfig }).keyhive) ?? readConfig();
 }
 
-export function keyhiveNode(broker: ServiceBroker): KeyhiveNode {
-	return nodeOf(broker, () => new KeyhiveNode(configOf(broker), broker.nodeID, broker.getLogger("keyhive")));
+/** Announcements to every node, shipments to the owner's store service. */
+function brokerTransport(broker: ServiceBroker): NodeTransport {
+	return {
+		announce: (view) => {
+			void broker.broadcast(HANDOFF_DONE_EVENT, { node: broker.nodeID, view });
+		},
+		ship: async (nodeID, view, shipment) => {
+			await broker.call("store.receive", { view, shipment }, { nodeID, timeout: SHIP_TIMEOUT_MS, retries: 0 });
+		},
+	};
 }
+
+export function keyhiveNode(broker: ServiceBroker): KeyhiveNode {
+	return nodeOf(broker, () => new KeyhiveNode(configOf(broker), broker.nodeID, broker.getLogger("keyhive"), brokerTransport(broker)));
+}
+
+const stoppingOnce = new WeakSet<ServiceBroker>();
+
+/**
+ * Moleculer's broker.stop() runs every service's stopped again on each call, and a REPL node
+ * gets up to two: the exit command and then the REPL closing at the end of its input, or
+ * Ctrl-C from the terminal and again forwarded by npm. Later calls wait for the first.
+ */
+function stopOnce(broker: ServiceBroker): void {
+	if (stoppingOnce.has(broker)) return;
+	stoppingOnce.add(broker);
+	const stop = broker.stop.bind(broker);
+	let stopping: Promise<void> | null = null;
+	broker.stop = () => (stopping ??= stop());
+}
+
+/**
+ * Mixed into every keyhive service: its broker stops once; at start the node checks its
+ * services are all loaded; the first service to stop stops the node (once), the others wait for it.
+ */
+export const KeyhiveLifecycle = {
+	created(this: { broker: ServiceBroker }) {
+		stopOnce(this.broker);
+	},
+	started(this: { broker: ServiceBroker }) {
+		keyhiveNode(this.broker).checkServices(this.broker.services.map((service) => service.name));
+	},
+	stopped(this: { broker: ServiceBroker }) {
+		return keyhiveNode(this.broker).stop();
+	},
+};

@@ -4,9 +4,7 @@
 import type { Context, Service } from "moleculer";
 import { validateAppend } from "../lib/store/append";
 import { deadParams, type AppendParams, type AppendReply, type DeadListReply, type DeadParams, type DeadRequeueReply, type ReceiveParams, type ReceiveReply, type StoreStatsReply } from "../lib/contracts";
-import { keyhiveNode } from "./keyhive";
-
-const SHIP_TIMEOUT_MS = 30_000;
+import { KeyhiveLifecycle, keyhiveNode } from "./keyhive";
 
 interface StoreThis extends Service {
 	pruneTimer?: NodeJS.Timeout;
@@ -15,6 +13,7 @@ interface StoreThis extends Service {
 /** Schemas are typed by their handlers' `this`; moleculer-runner loads the default export. */
 const StoreService = {
 	name: "store",
+	mixins: [KeyhiveLifecycle],
 
 	settings: {},
 
@@ -63,24 +62,13 @@ const StoreService = {
 		},
 	},
 
-	created(this: StoreThis) {
-		const node = keyhiveNode(this.broker);
-		node.retain();
-		node.transport.ship = async (nodeID, view, shipment) => {
-			await this.broker.call("store.receive", { view, shipment }, { nodeID, timeout: SHIP_TIMEOUT_MS, retries: 0 });
-		};
-	},
-
 	started(this: StoreThis) {
 		const node = keyhiveNode(this.broker);
 		this.pruneTimer = setInterval(() => node.store.pruneProcessed(), 60_000);
 	},
 
-	async stopped(this: StoreThis) {
+	stopped(this: StoreThis) {
 		if (this.pruneTimer) clearInterval(this.pruneTimer);
-		const node = keyhiveNode(this.broker);
-		await node.leave();
-		node.release();
 	},
 };
 

@@ -8,7 +8,7 @@ import type { Context, Service, ServiceBroker } from "moleculer";
 import type { TopologyParticipant, TopologyState, View } from "../lib/topology/topology";
 import { whoisParams, type HandoffReply, type MembersReply, type TopologyStateReply, type ViewReply, type WhoisParams, type WhoisReply } from "../lib/contracts";
 import { METRICS } from "../lib/metrics";
-import { keyhiveNode } from "./keyhive";
+import { HANDOFF_DONE_EVENT, KeyhiveLifecycle, keyhiveNode } from "./keyhive";
 
 const MEMBER_SERVICE = "worker";
 const NODE_SERVICE = "store";
@@ -40,6 +40,7 @@ function describe(view: View): ViewReply {
 /** Schemas are typed by their handlers' `this`; moleculer-runner loads the default export. */
 const TopologyService = {
 	name: "topology",
+	mixins: [KeyhiveLifecycle],
 
 	settings: {},
 
@@ -95,7 +96,7 @@ const TopologyService = {
 		"$services.changed"(this: TopologyThis) {
 			this.refresh();
 		},
-		"keyhive.handoff.done"(this: TopologyThis, ctx: Context<{ node: string; view: string }>) {
+		[HANDOFF_DONE_EVENT](this: TopologyThis, ctx: Context<{ node: string; view: string }>) {
 			keyhiveNode(this.broker).topology.handoffDone(ctx.params.node, ctx.params.view);
 		},
 	},
@@ -157,10 +158,6 @@ const TopologyService = {
 	created(this: TopologyThis) {
 		this.keyhiveNodes = new Set();
 		const node = keyhiveNode(this.broker);
-		node.retain();
-		node.transport.announce = (view) => {
-			void this.broker.broadcast("keyhive.handoff.done", { node: node.nodeID, view });
-		};
 		node.addListener({
 			onStateChange: (from: TopologyState, to: TopologyState, view: View) => {
 				void this.broker.broadcast("keyhive.topology.state", { node: node.nodeID, from, to, view: describe(view) });
@@ -186,12 +183,9 @@ const TopologyService = {
 		if (this.broker.isMetricsEnabled()) this.metricsTimer = setInterval(() => this.sampleMetrics(), 1000);
 	},
 
-	async stopped(this: TopologyThis) {
+	stopped(this: TopologyThis) {
 		if (this.pollTimer) clearInterval(this.pollTimer);
 		if (this.metricsTimer) clearInterval(this.metricsTimer);
-		const node = keyhiveNode(this.broker);
-		await node.leave();
-		node.release();
 	},
 };
 

@@ -5,12 +5,12 @@
  */
 import type { ActorMessage, ActorSpec, PerformContext, PerformResult } from "../lib/actors/types";
 import { DynamicManager } from "../lib/actors/dynamic-manager";
-import { configOf, keyhiveNode } from "./keyhive";
+import { configOf, KeyhiveLifecycle, keyhiveNode } from "./keyhive";
 import type { Service } from "moleculer";
 
 const WorkerService = {
 	name: "worker",
-	mixins: [DynamicManager({ node: keyhiveNode })],
+	mixins: [KeyhiveLifecycle, DynamicManager({ node: keyhiveNode })],
 
 	methods: {
 		*childrenSpecs(this: Service): Iterable<ActorSpec> {

@@ -157,7 +157,6 @@ export function DynamicManager(options: DynamicManagerOptions) {
 
 		created(this: ManagerThis) {
 			const settings = this.settings as { actorTimeout: number };
-			this.keyhive().retain();
 			this.keyhive().attachRuntime(behaviourOf(this as unknown as Record<string, unknown>), {
 				// settings.actorTimeout is Tarearbol's name: the periodic perform interval, not a timeout.
 				defaultInterval: settings.actorTimeout,
@@ -168,9 +167,8 @@ export function DynamicManager(options: DynamicManagerOptions) {
 			this.runtime().start();
 		},
 
-		async stopped(this: ManagerThis) {
-			await this.keyhive().leave();
-			this.keyhive().release();
+		stopped(this: ManagerThis) {
+			return this.keyhive().stop();
 		},
 	};
 }

@@ -5,6 +5,9 @@
  * connections closed from outside.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { ServiceBroker } from "moleculer";
 import { callAction } from "../../lib/contracts";
@@ -137,6 +140,93 @@ describe("ingest.publish with the key in the routing key", () => {
 		} finally {
 			await broker.stop();
 			await deleteQueues(AMQP_URL, env.KEYHIVE_QUEUE, env.KEYHIVE_RESULTS_QUEUE);
+		}
+	});
+});
+
+/** How a user leaves `npm start`: a REPL command, the end of its input, or a signal. */
+type WayOut = { command: string } | { endOfInput: true } | { signal: NodeJS.Signals };
+
+const ROOT = path.resolve(__dirname, "..", "..");
+
+/**
+ * Runs the REPL node of `npm start` with stdin piped, loads messages, leaves the given way, and
+ * resolves with the node's exit code and everything it printed once its whole process group is gone.
+ * For a signal the start script runs without npm: npm dies of the signal it forwards, so its own exit
+ * status would hide the node's. The signal is sent again once the node is leaving, as Ctrl-C on
+ * `npm start` in a terminal reaches the node twice (from the terminal, and forwarded by npm).
+ */
+async function runReplAndLeave(wayOut: WayOut): Promise<{ code: number | null; output: string }> {
+	const name = uniqueName("repl-exit");
+	const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: tempDir(name), KEYHIVE_ACTORS: "10000", TRANSPORTER: "", NAMESPACE: "" };
+	const startScript = (JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start;
+	const [command, args] = "signal" in wayOut ? ["sh", ["-c", `exec ${startScript}`]] : ["npm", ["start"]];
+	// Its own process group, as a terminal gives a foreground job.
+	const child = spawn(command, args, { cwd: ROOT, detached: true, env: { ...process.env, ...env } });
+	let output = "";
+	child.stdout.on("data", (chunk) => (output += chunk));
+	child.stderr.on("data", (chunk) => (output += chunk));
+	const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+	try {
+		child.stdin.write("load --messages 20000 --keys 2000\n");
+		await waitFor(() => /published 20,000 messages/.test(output), { timeoutMs: 60_000, message: "the load to be published", detail: () => output });
+		if ("command" in wayOut) child.stdin.end(`${wayOut.command}\n`);
+		else if ("endOfInput" in wayOut) child.stdin.end();
+		else {
+			process.kill(-child.pid!, wayOut.signal);
+			await waitFor(() => /→ stopping/.test(output), { timeoutMs: 10_000, message: "the node to start leaving", detail: () => output });
+			process.kill(-child.pid!, wayOut.signal);
+		}
+		const code = await Promise.race([exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still running 60 s later:\n${output}`)), 60_000))]);
+		await waitFor(() => !groupAlive(child.pid!), { timeoutMs: 10_000, message: "the node process to be gone" });
+		return { code, output };
+	} finally {
+		if (groupAlive(child.pid!)) process.kill(-child.pid!, "SIGKILL");
+		await deleteQueues(AMQP_URL, env.KEYHIVE_QUEUE, env.KEYHIVE_RESULTS_QUEUE);
+	}
+}
+
+function groupAlive(pgid: number): boolean {
+	try {
+		process.kill(-pgid, 0);
+		return true;
+	} catch {
+		return false;
+	}
+}
+
+describe("leaving the REPL of npm start", () => {
+	const waysOut: [string, WayOut][] = [
+		["the exit command", { command: "exit" }],
+		["the quit command", { command: "quit" }],
+		["the end of its input", { endOfInput: true }],
+		["Ctrl-C (SIGINT to its process group)", { signal: "SIGINT" }],
+		["SIGTERM", { signal: "SIGTERM" }],
+	];
+	for (const [how, wayOut] of waysOut) {
+		it(`by ${how} stops the node once, cleanly, with exit code 0`, async () => {
+			const { code, output } = await runReplAndLeave(wayOut);
+			assert.equal(code, 0, output);
+			assert.doesNotMatch(output, /\bERROR\b/, output);
+			assert.equal(output.match(/ServiceBroker is stopped/g)?.length ?? 0, 1, `the broker stops once:\n${output}`);
+			assert.equal(output.match(/Service 'ingest' stopped/g)?.length ?? 0, 1, `the ingest service stops once:\n${output}`);
+		});
+	}
+});
+
+describe("a node without a service its peers call", () => {
+	it("fails at start with one line naming the missing store service", async () => {
+		const name = uniqueName("no-store");
+		const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: tempDir(name), KEYHIVE_ACTORS: "10" };
+		const services = ["topology", "worker"].map((service) => path.resolve(__dirname, "..", "..", "services", `${service}.service.ts`));
+		let broker: ServiceBroker | undefined;
+		try {
+			await assert.rejects(
+				startNode("no-store", env, services, (made) => (broker = made)),
+				(err: Error) => /^keyhive node no-store cannot start without the store service/.test(err.message) && !err.message.includes("\n"),
+			);
+		} finally {
+			await broker?.stop();
 		}
 	});
 });

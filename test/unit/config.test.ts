@@ -97,6 +97,18 @@ describe("readConfig defaults", () => {
 		assert.equal(readConfig({ KEYHIVE_HIGH_WATER: "1" }).lowWater, 0);
 	});
 
+	it("an unset variable takes the default VARIABLES gives for it (README shows the same)", () => {
+		const config = readConfig({ TRANSPORTER: "nats://127.0.0.1:4222" });
+		for (const v of VARIABLES) {
+			if (v.name === "TRANSPORTER") continue;
+			const applied = v.default === undefined ? undefined : v.parse(v.default);
+			if (v.key === "lowWater") assert.equal(config.lowWater, config.highWater / 2, "KEYHIVE_LOW_WATER defaults to half of KEYHIVE_HIGH_WATER");
+			else assert.deepEqual(config[v.key], applied, `${v.name} defaults to ${v.default}`);
+			if (v.shown === undefined) assert.notEqual(v.default, undefined, `${v.name} shows a default`);
+		}
+		assert.equal(readConfig({}).discoveryMs, 0, "KEYHIVE_DISCOVERY_MS is 0 without a transporter, as its shown default says");
+	});
+
 	it("every variable readConfig reads is documented in VARIABLES", () => {
 		const names = new Set(VARIABLES.map((v) => v.name));
 		for (const name of ["NODEID", "TRANSPORTER", "KEYHIVE_DATA_DIR", "KEYHIVE_CONSENSUS", "KEYHIVE_HIGH_WATER", "KEYHIVE_LOW_WATER", "AMQP_URL", "KEYHIVE_KEY_FROM", "KEYHIVE_PAYLOAD_FORMAT", "LOGLEVEL"]) {
