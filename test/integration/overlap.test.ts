@@ -67,3 +67,13 @@ describe("a node joining while another leaves", () => {
 		await joinDuringLeave(cluster, "n2");
 	});
 });
+
+describe("the inbox's active consumer leaving while a node joins", () => {
+	const cluster = new TestCluster({ KEYHIVE_ACTORS: "20000", KEYHIVE_DEMO_WORK_MS: "20" });
+	before(() => cluster.open());
+	after(() => cluster.close());
+
+	it("keeps every message performed once, in order per key, and no key on two nodes at once, when the consuming node leaves while the joiner discovers its peers", async () => {
+		await joinDuringLeave(cluster, "n1");
+	});
+});
