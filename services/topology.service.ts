@@ -92,8 +92,7 @@ const TopologyService = {
 		"$node.updated"(this: TopologyThis) {
 			this.refresh();
 		},
-		"$node.disconnected"(this: TopologyThis, ctx: Context<{ node: { id: string } }>) {
-			this.keyhiveNodes.delete(ctx.params.node.id);
+		"$node.disconnected"(this: TopologyThis) {
 			this.refresh();
 		},
 		"$services.changed"(this: TopologyThis) {
