@@ -1,7 +1,8 @@
 /**
  * Real keyhive node processes for multi-node tests: each one is `npm run node`
  * in its own process group (so SIGTERM and SIGKILL reach the node itself, not
- * only npm), with its own data dir and log file, on the real NATS.
+ * only npm), with its own data dir and log file, on the real NATS; and
+ * TestCluster, a namespace, queues and perform log of a test's own for them.
  */
 import { spawn, type ChildProcess } from "child_process";
 import * as fs from "fs";
