@@ -11,7 +11,12 @@ import { METRICS } from "../lib/metrics";
 import { HANDOFF_DONE_EVENT, KeyhiveLifecycle, keyhiveNode } from "./keyhive";
 
 const MEMBER_SERVICE = "worker";
-const NODE_SERVICE = "store";
+/**
+ * Node metadata that marks a keyhive node. A stopping node announces an empty
+ * service list before it hands off, but keeps its metadata, so a node that
+ * starts meanwhile still counts it among the nodes its barrier waits for.
+ */
+const PARTICIPANT_MARK = "keyhive";
 const POLL_MS = 250;
 
 interface TopologyThis extends Service {
@@ -89,8 +94,7 @@ const TopologyService = {
 		"$node.updated"(this: TopologyThis) {
 			this.refresh();
 		},
-		"$node.disconnected"(this: TopologyThis, ctx: Context<{ node: { id: string } }>) {
-			this.keyhiveNodes.delete(ctx.params.node.id);
+		"$node.disconnected"(this: TopologyThis) {
 			this.refresh();
 		},
 		"$services.changed"(this: TopologyThis) {
@@ -105,19 +109,13 @@ const TopologyService = {
 		/** Members and participants from the registry. */
 		refresh(this: TopologyThis) {
 			const node = keyhiveNode(this.broker);
-			const available = new Set(
-				(this.broker.registry.getNodeList({ onlyAvailable: true, withServices: false }) as { id: string }[]).map((n) => n.id),
-			);
+			const available = this.broker.registry.getNodeList({ onlyAvailable: true, withServices: false }) as { id: string; metadata?: Record<string, unknown> }[];
+			this.keyhiveNodes = new Set(available.filter((n) => n.metadata?.[PARTICIPANT_MARK] === true).map((n) => n.id));
 			const services = this.broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }) as {
 				name: string;
 				nodeID: string;
 			}[];
-			const members: string[] = [];
-			for (const s of services) {
-				if (s.name === NODE_SERVICE) this.keyhiveNodes.add(s.nodeID);
-				if (s.name === MEMBER_SERVICE) members.push(s.nodeID);
-			}
-			for (const id of [...this.keyhiveNodes]) if (!available.has(id)) this.keyhiveNodes.delete(id);
+			const members = services.filter((s) => s.name === MEMBER_SERVICE).map((s) => s.nodeID);
 			node.topology.update(members, this.keyhiveNodes);
 		},
 
@@ -157,6 +155,8 @@ const TopologyService = {
 
 	created(this: TopologyThis) {
 		this.keyhiveNodes = new Set();
+		// In every INFO packet this node sends, the one sent while stopping included (node.metadata is this object).
+		this.broker.metadata[PARTICIPANT_MARK] = true;
 		const node = keyhiveNode(this.broker);
 		node.addListener({
 			onStateChange: (from: TopologyState, to: TopologyState, view: View) => {

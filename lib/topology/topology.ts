@@ -115,6 +115,9 @@ export class Topology {
 		this.participants = [...new Set([...participants, this.options.self])].sort();
 		for (const node of [...this.doneViews.keys()]) if (!this.participants.includes(node)) this.doneViews.delete(node);
 		this.evaluate();
+		// A leaving node answers no questions (its services are gone from discovery), so a node that started
+		// listening after its announcement would wait for it until it disconnects: say it again on every change.
+		if (this.leaving && this.currentState === "stopping" && this.doneFor() === this.currentView.id) this.options.announce(this.currentView.id);
 	}
 
 	/** A node says it has handed off everything for a view. */

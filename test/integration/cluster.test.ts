@@ -5,82 +5,16 @@
  */
 import assert from "node:assert/strict";
 import * as fs from "fs";
-import * as path from "path";
 import { after, before, describe, it } from "node:test";
 import type { ServiceBroker } from "moleculer";
 import { findOverlaps, parsePerformLog } from "../../lib/actors/perform-log";
 import { callAction } from "../../lib/contracts";
 import { Ring } from "../../lib/ring";
-import { AMQP_URL, NodeProcess, observer, tempDir, uniqueName, waitFor, waitForReady } from "../support/cluster";
+import { TestCluster, tempDir, waitFor } from "../support/cluster";
 import { freePort, NatsServer } from "../support/nats-server";
-import { deleteQueues, Producer, ResultsCollector } from "../support/traffic";
 import { isClean, summary, trace, verify, type PublishedMessage } from "../support/verify";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A test cluster: its own namespace, queues, data dirs and perform log. */
-class TestCluster {
-	readonly name = uniqueName("cluster");
-	readonly dir = tempDir(this.name);
-	readonly performLog = path.join(this.dir, "performs.log");
-	readonly env: Record<string, string>;
-	readonly results: ResultsCollector;
-	readonly nodes = new Map<string, NodeProcess>();
-	observer!: ServiceBroker;
-
-	/** natsUrl: a NATS server of the test's own instead of the shared one. */
-	constructor(
-		env: Record<string, string> = {},
-		private readonly natsUrl?: string,
-	) {
-		this.env = {
-			NAMESPACE: this.name,
-			KEYHIVE_QUEUE: `${this.name}.inbox`,
-			KEYHIVE_RESULTS_QUEUE: `${this.name}.processed`,
-			KEYHIVE_ACTORS: "5000",
-			KEYHIVE_PERFORM_LOG: this.performLog,
-			AMQP_URL,
-			...(natsUrl ? { TRANSPORTER: natsUrl } : {}),
-			...env,
-		};
-		this.results = new ResultsCollector(AMQP_URL, this.env.KEYHIVE_RESULTS_QUEUE);
-	}
-
-	async open(): Promise<void> {
-		this.observer = await observer(this.name, { url: this.natsUrl });
-		await this.results.start();
-	}
-
-	node(nodeID: string, env: Record<string, string> = {}): NodeProcess {
-		const node = new NodeProcess({ nodeID, dir: this.dir, env: { ...this.env, ...env } });
-		this.nodes.set(nodeID, node);
-		return node;
-	}
-
-	producer(): Producer {
-		return new Producer(AMQP_URL, this.env.KEYHIVE_QUEUE, this.name);
-	}
-
-	async ready(members: string[], timeoutMs = 30_000): Promise<void> {
-		await waitForReady(this.observer, members, members, timeoutMs);
-	}
-
-	performOverlaps() {
-		const records = fs.existsSync(this.performLog) ? parsePerformLog(fs.readFileSync(this.performLog, "utf8")) : [];
-		return { records: records.length, overlaps: findOverlaps(records) };
-	}
-
-	logs(): string {
-		return [...this.nodes.values()].map((n) => `--- ${n.nodeID}\n${n.log().split("\n").slice(-40).join("\n")}`).join("\n");
-	}
-
-	async close(): Promise<void> {
-		await Promise.all([...this.nodes.values()].map((n) => n.stop(20_000)));
-		await this.results.close();
-		await this.observer?.stop();
-		await deleteQueues(AMQP_URL, this.env.KEYHIVE_QUEUE, this.env.KEYHIVE_RESULTS_QUEUE);
-	}
-}
 
 describe("a cluster under change", () => {
 	const cluster = new TestCluster();

@@ -1,7 +1,8 @@
 /**
  * Real keyhive node processes for multi-node tests: each one is `npm run node`
  * in its own process group (so SIGTERM and SIGKILL reach the node itself, not
- * only npm), with its own data dir and log file, on the real NATS.
+ * only npm), with its own data dir and log file, on the real NATS; and
+ * TestCluster, a namespace, queues and perform log of a test's own for them.
  */
 import { spawn, type ChildProcess } from "child_process";
 import * as fs from "fs";
@@ -10,6 +11,8 @@ import * as path from "path";
 import { randomBytes } from "crypto";
 import { ServiceBroker } from "moleculer";
 import { callAction, type TopologyStateReply } from "../../lib/contracts";
+import { findOverlaps, parsePerformLog } from "../../lib/actors/perform-log";
+import { deleteQueues, Producer, ResultsCollector } from "./traffic";
 import { waitFor as waitOften, type WaitOptions } from "./wait";
 
 /** waitFor with a gentler default poll (100 ms): the probes here are calls across processes. */
@@ -162,4 +165,68 @@ export async function waitForReady(broker: ServiceBroker, nodes: string[], membe
 		},
 		{ timeoutMs, message: `nodes ${nodes.join(", ")} ready with members ${expected}`, intervalMs: 200 },
 	);
+}
+
+/** A test cluster: its own namespace, queues, data dirs and perform log. */
+export class TestCluster {
+	readonly name = uniqueName("cluster");
+	readonly dir = tempDir(this.name);
+	readonly performLog = path.join(this.dir, "performs.log");
+	readonly env: Record<string, string>;
+	readonly results: ResultsCollector;
+	readonly nodes = new Map<string, NodeProcess>();
+	observer!: ServiceBroker;
+
+	/** natsUrl: a NATS server of the test's own instead of the shared one. */
+	constructor(
+		env: Record<string, string> = {},
+		private readonly natsUrl?: string,
+	) {
+		this.env = {
+			NAMESPACE: this.name,
+			KEYHIVE_QUEUE: `${this.name}.inbox`,
+			KEYHIVE_RESULTS_QUEUE: `${this.name}.processed`,
+			KEYHIVE_ACTORS: "5000",
+			KEYHIVE_PERFORM_LOG: this.performLog,
+			AMQP_URL,
+			...(natsUrl ? { TRANSPORTER: natsUrl } : {}),
+			...env,
+		};
+		this.results = new ResultsCollector(AMQP_URL, this.env.KEYHIVE_RESULTS_QUEUE);
+	}
+
+	async open(): Promise<void> {
+		this.observer = await observer(this.name, { url: this.natsUrl });
+		await this.results.start();
+	}
+
+	node(nodeID: string, env: Record<string, string> = {}): NodeProcess {
+		const node = new NodeProcess({ nodeID, dir: this.dir, env: { ...this.env, ...env } });
+		this.nodes.set(nodeID, node);
+		return node;
+	}
+
+	producer(): Producer {
+		return new Producer(AMQP_URL, this.env.KEYHIVE_QUEUE, this.name);
+	}
+
+	async ready(members: string[], timeoutMs = 30_000): Promise<void> {
+		await waitForReady(this.observer, members, members, timeoutMs);
+	}
+
+	performOverlaps() {
+		const records = fs.existsSync(this.performLog) ? parsePerformLog(fs.readFileSync(this.performLog, "utf8")) : [];
+		return { records: records.length, overlaps: findOverlaps(records) };
+	}
+
+	logs(): string {
+		return [...this.nodes.values()].map((n) => `--- ${n.nodeID}\n${n.log().split("\n").slice(-40).join("\n")}`).join("\n");
+	}
+
+	async close(): Promise<void> {
+		await Promise.all([...this.nodes.values()].map((n) => n.stop(20_000)));
+		await this.results.close();
+		await this.observer?.stop();
+		await deleteQueues(AMQP_URL, this.env.KEYHIVE_QUEUE, this.env.KEYHIVE_RESULTS_QUEUE);
+	}
 }

@@ -326,6 +326,28 @@ describe("Topology.leave", () => {
 		assert.deepEqual([final.from, final.to], ["stopping", "stopped"]);
 	});
 
+	it("a leaving node that is done says so again on every change of the cluster, for nodes that started listening later", async () => {
+		const h = harness("a");
+		h.topology.start();
+		h.topology.update(["a", "b"], ["a", "b"]);
+		h.topology.handoffDone("b", h.topology.view.id);
+		await waitFor(() => h.topology.state === "ready", { message: "ready" });
+		await h.topology.leave();
+		const id = h.topology.view.id;
+		const before = h.announced.length;
+		h.topology.update(["b"], ["b", "c"]);
+		assert.deepEqual(h.announced.slice(before), [id], "announced again to the node that connected");
+		h.topology.update(["b", "c"], ["b", "c"]);
+		const next = h.topology.view.id;
+		assert.notEqual(next, id);
+		assert.deepEqual(h.announced.slice(before), [id], "not done with the new view yet: nothing announced for it");
+		await waitFor(() => h.announced[h.announced.length - 1] === next, { message: "the new view announced after its handoff" });
+		h.topology.stopped();
+		const after = h.announced.length;
+		h.topology.update(["b", "c", "d"], ["b", "c", "d"]);
+		assert.equal(h.announced.length, after, "a stopped node announces nothing");
+	});
+
 	it("the last member leaving ends with an empty view", async () => {
 		const h = harness("a");
 		h.topology.start();
