@@ -10,17 +10,19 @@ import { after, before, describe, it } from "node:test";
 import type { ServiceBroker } from "moleculer";
 import { findOverlaps, parsePerformLog } from "../../lib/actors/perform-log";
 import { Ring } from "../../lib/ring";
-import { AMQP_URL, NodeProcess, observer, tempDir, uniqueName, waitFor, waitForReady } from "../support/cluster";
-import { freePort, NatsServer } from "../support/nats-server";
+import { NodeProcess, observer, waitForReady } from "../support/cluster";
+import { AMQP_URL, freePort, uniqueName } from "../support/env";
+import { NatsServer } from "../support/nats-server";
+import { tempDir } from "../support/tmp";
+import { sleep, waitFor } from "../support/wait";
 import { deleteQueues, Producer, ResultsCollector } from "../support/traffic";
 import { isClean, summary, trace, verify, type PublishedMessage } from "../support/verify";
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A test cluster: its own namespace, queues, data dirs and perform log. */
 class TestCluster {
 	readonly name = uniqueName("cluster");
-	readonly dir = tempDir(this.name);
+	readonly dir = tempDir(this.name).dir;
 	readonly performLog = path.join(this.dir, "performs.log");
 	readonly env: Record<string, string>;
 	readonly results: ResultsCollector;
@@ -204,7 +206,7 @@ describe("the transporter going away and coming back", () => {
 	let nats: NatsServer;
 	let cluster: TestCluster;
 	before(async () => {
-		nats = new NatsServer(await freePort(), tempDir("nats"));
+		nats = new NatsServer(await freePort(), tempDir("nats").dir);
 		await nats.start();
 		// A majority of two: a node that loses sight of the other must stop, or both would own every key.
 		cluster = new TestCluster({ KEYHIVE_CONSENSUS: "2" }, nats.url());

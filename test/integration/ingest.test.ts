@@ -10,18 +10,9 @@ import { deadLetterExchangeOf, deadLetterQueueOf, InboxConsumer, REASON_HEADER }
 import { OutboxRelay } from "../../lib/ingest/outbox";
 import { OutgoingMessage, publishBatch } from "../../lib/ingest/publisher";
 import type { Store } from "../../lib/store/store";
-import {
-	AMQP_URL,
-	closeConnectionFromOutside,
-	deleteAll,
-	drainQueue,
-	openTestChannel,
-	recordingLogger,
-	tempStore,
-	uniqueName,
-	unusedPort,
-	waitFor,
-} from "../support/amqp";
+import { closeConnectionFromOutside, deleteAll, drainQueue, openTestChannel, recordingLogger, tempStore } from "../support/amqp";
+import { AMQP_URL, freePort, uniqueName } from "../support/env";
+import { sleep, waitFor } from "../support/wait";
 
 type Env = Record<string, string>;
 
@@ -50,7 +41,7 @@ async function inboxFixture(t: TestContext, env: Env = {}) {
 	connection.start();
 	producer.start();
 	consumer.start();
-	await waitFor(() => consumer.isConsuming && producer.isConnected, "the consumer to consume");
+	await waitFor(() => consumer.isConsuming && producer.isConnected, { message: "the consumer to consume", timeoutMs: 15_000 });
 	return { queue, config, logger, store, consumerName, connection, consumer, producer, helper };
 }
 
@@ -115,9 +106,7 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 
 		await waitFor(
 			() => f.consumer.ingested === goodIds.length + 1 && f.consumer.deadLettered === badById.size && f.consumer.duplicates === 1,
-			"every delivery to be stored, dead-lettered or dropped as a duplicate",
-			15_000,
-			() => `ingested ${f.consumer.ingested}, dead ${f.consumer.deadLettered}, duplicates ${f.consumer.duplicates}`,
+			{ message: "every delivery to be stored, dead-lettered or dropped as a duplicate", timeoutMs: 15_000, detail: () => `ingested ${f.consumer.ingested}, dead ${f.consumer.deadLettered}, duplicates ${f.consumer.duplicates}` },
 		);
 
 		const stored = f.store.scan(0, 1000);
@@ -155,16 +144,14 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		const processing = startProcessing(f.store, f.consumer, 200);
 		t.after(() => processing.stop());
 		for (const threshold of [10_000, 25_000]) {
-			await waitFor(() => f.store.processedCount >= threshold, `${threshold} messages processed`, 20_000);
+			await waitFor(() => f.store.processedCount >= threshold, { message: `${threshold} messages processed`, timeoutMs: 20_000 });
 			assert.equal(await closeConnectionFromOutside(f.consumerName), 1, "the consumer's connection was found and closed");
-			await waitFor(() => !f.consumer.isConsuming || f.store.processedCount >= total, "the consumer to notice");
-			await waitFor(() => f.consumer.isConsuming, "the consumer to consume again", 10_000);
+			await waitFor(() => !f.consumer.isConsuming || f.store.processedCount >= total, { message: "the consumer to notice", timeoutMs: 15_000 });
+			await waitFor(() => f.consumer.isConsuming, { message: "the consumer to consume again", timeoutMs: 10_000 });
 		}
 		await waitFor(
 			() => f.store.processedCount === total && f.store.pendingCount === 0,
-			"every message to be processed",
-			30_000,
-			() => `processed ${f.store.processedCount}, pending ${f.store.pendingCount}, ingested ${f.consumer.ingested}`,
+			{ message: "every message to be processed", timeoutMs: 30_000, detail: () => `processed ${f.store.processedCount}, pending ${f.store.pendingCount}, ingested ${f.consumer.ingested}` },
 		);
 
 		const held = idsHeld(f.store);
@@ -192,7 +179,7 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 			if (!f.consumer.backpressured) return false;
 			const { messageCount: ready } = await f.helper.channel.checkQueue(f.queue);
 			return ready === total - f.store.pendingCount - f.config.prefetch;
-		}, "the consumer to hold a full prefetch window");
+		}, { message: "the consumer to hold a full prefetch window", timeoutMs: 15_000 });
 		const pending = f.store.pendingCount;
 		assert.ok(pending > f.config.highWater && pending <= f.config.highWater + f.config.batchSize, `pending ${pending} stopped near high water`);
 		assert.ok(f.consumer.paused);
@@ -202,8 +189,8 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 
 		const processing = startProcessing(f.store, f.consumer, 100);
 		t.after(() => processing.stop());
-		await waitFor(() => f.store.processedCount === total, "every message to arrive", 15_000, () => `processed ${f.store.processedCount}`);
-		await waitFor(() => !f.consumer.backpressured, "back pressure to lift");
+		await waitFor(() => f.store.processedCount === total, { message: "every message to arrive", timeoutMs: 15_000, detail: () => `processed ${f.store.processedCount}` });
+		await waitFor(() => !f.consumer.backpressured, { message: "back pressure to lift", timeoutMs: 15_000 });
 		assert.equal(f.consumer.ingested, total);
 		assert.ok(f.logger.at("info").some((l) => l.includes("holding deliveries")));
 		assert.ok(f.logger.at("info").some((l) => l.includes("taking deliveries again")));
@@ -212,15 +199,15 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 	it("stop() commits the batch in hand and holds later deliveries; close() requeues them", async (t) => {
 		const f = await inboxFixture(t, { KEYHIVE_BATCH_SIZE: "10", KEYHIVE_BATCH_MS: "20" });
 		await publishBatch(f.producer, f.queue, messages(30, 3, "first"));
-		await waitFor(() => f.consumer.ingested === 30, "the first messages to be stored");
+		await waitFor(() => f.consumer.ingested === 30, { message: "the first messages to be stored", timeoutMs: 15_000 });
 		await f.consumer.stop();
 		assert.ok(f.consumer.paused);
 		await publishBatch(f.producer, f.queue, messages(10, 3, "later"));
 		// Delivered to the stopped consumer (none ready in the queue) but neither stored nor acked.
-		await waitFor(async () => (await f.helper.channel.checkQueue(f.queue)).messageCount === 0, "the later messages to be delivered");
+		await waitFor(async () => (await f.helper.channel.checkQueue(f.queue)).messageCount === 0, { message: "the later messages to be delivered", timeoutMs: 15_000 });
 		assert.equal(f.consumer.ingested, 30);
 		await f.consumer.close();
-		await waitFor(async () => (await f.helper.channel.checkQueue(f.queue)).messageCount === 10, "the held messages to be requeued");
+		await waitFor(async () => (await f.helper.channel.checkQueue(f.queue)).messageCount === 10, { message: "the held messages to be requeued", timeoutMs: 15_000 });
 		assert.equal(f.store.pendingCount, 30);
 	});
 
@@ -229,7 +216,7 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		const progress: number[] = [];
 		assert.equal(await publishBatch(f.producer, f.queue, messages(2500, 5), (done) => progress.push(done)), 2500);
 		assert.deepEqual(progress, [1000, 2000, 2500]);
-		await waitFor(() => f.consumer.ingested === 2500, "every published message to be stored");
+		await waitFor(() => f.consumer.ingested === 2500, { message: "every published message to be stored", timeoutMs: 15_000 });
 		const [first] = f.store.messagesOf("key_0");
 		assert.deepEqual({ id: first.id, key: first.key, payload: first.payload }, { id: "m-0", key: "key_0", payload: "payload 0" });
 		const missing = uniqueName("missing");
@@ -239,10 +226,10 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 	it("declares the queue again and goes on consuming when the broker cancels it (queue deleted)", async (t) => {
 		const f = await inboxFixture(t);
 		await f.helper.channel.deleteQueue(f.queue);
-		await waitFor(() => f.logger.at("warn").some((l) => l.includes("cancelled the consumer")), "the cancel to be noticed");
-		await waitFor(() => f.consumer.isConsuming, "a fresh channel", 5000);
+		await waitFor(() => f.logger.at("warn").some((l) => l.includes("cancelled the consumer")), { message: "the cancel to be noticed", timeoutMs: 15_000 });
+		await waitFor(() => f.consumer.isConsuming, { message: "a fresh channel", timeoutMs: 5000 });
 		await publishBatch(f.producer, f.queue, messages(5, 5));
-		await waitFor(() => f.consumer.ingested === 5, "messages after the cancel to be stored");
+		await waitFor(() => f.consumer.ingested === 5, { message: "messages after the cancel to be stored", timeoutMs: 15_000 });
 		assert.equal(f.connection.isConnected, true);
 	});
 
@@ -263,9 +250,9 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		});
 		connection.start();
 		consumer.start();
-		await waitFor(() => logger.at("error").length > 0, "the error line");
+		await waitFor(() => logger.at("error").length > 0, { message: "the error line", timeoutMs: 15_000 });
 		// Absence of a retry loop can only be seen by waiting past the channel reopen delay (1 s).
-		await new Promise((resolve) => setTimeout(resolve, 1300));
+		await sleep(1300);
 		const errors = logger.at("error");
 		assert.equal(errors.length, 1, errors.join("\n"));
 		assert.ok(errors[0].includes(`keyhive declares queue "${queue}" (durable, x-single-active-consumer: true`), errors[0]);
@@ -308,7 +295,7 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		assert.equal(first[3].properties.headers?.key, "key_3");
 
 		assert.equal(await closeConnectionFromOutside(name), 1);
-		await waitFor(() => logger.at("warn").some((l) => l.includes("lost")), "the loss to be noticed");
+		await waitFor(() => logger.at("warn").some((l) => l.includes("lost")), { message: "the loss to be noticed", timeoutMs: 15_000 });
 		store.commit({ outbox: results(20, 40) });
 		relay.nudge();
 		assert.equal(await relay.drain(15_000), true, "outbox drained after the reconnect");
@@ -319,13 +306,13 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 	});
 
 	it("when RabbitMQ is unreachable logs one line, does not throw, and keeps retrying quietly", async (t) => {
-		const port = await unusedPort();
+		const port = await freePort();
 		const logger = recordingLogger();
 		const connection = new AmqpConnection(`amqp://guest:secret@127.0.0.1:${port}`, { name: uniqueName("unreachable"), logger });
 		t.after(() => connection.close());
 		connection.start();
 		// Three quiet retries after the first failure (backoff 100, 200, 400 ms).
-		await waitFor(() => logger.at("debug").filter((l) => l.includes("still not reachable")).length >= 3, "three quiet retries");
+		await waitFor(() => logger.at("debug").filter((l) => l.includes("still not reachable")).length >= 3, { message: "three quiet retries", timeoutMs: 15_000 });
 		const loud = logger.lines.filter((l) => l.level !== "debug");
 		assert.equal(loud.length, 1, JSON.stringify(loud));
 		assert.equal(loud[0].level, "warn");

@@ -6,9 +6,10 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { ServiceBroker } from "moleculer";
 import { METRICS } from "../../lib/metrics";
-import { unusedPort } from "../support/amqp";
 import { startNode } from "../support/broker";
-import { AMQP_URL, tempDir, uniqueName, waitFor } from "../support/cluster";
+import { AMQP_URL, freePort, uniqueName } from "../support/env";
+import { tempDir } from "../support/tmp";
+import { waitFor } from "../support/wait";
 import { deleteQueues } from "../support/traffic";
 
 const prometheusName = (name: string) => name.replace(/\./g, "_");
@@ -30,9 +31,9 @@ describe("metrics", () => {
 	let port: number;
 
 	before(async () => {
-		port = await unusedPort();
+		port = await freePort();
 		broker = await startNode("metrics", {
-			KEYHIVE_DATA_DIR: tempDir(name),
+			KEYHIVE_DATA_DIR: tempDir(name).dir,
 			KEYHIVE_METRICS_PORT: String(port),
 			KEYHIVE_QUEUE: `${name}.inbox`,
 			KEYHIVE_RESULTS_QUEUE: `${name}.processed`,

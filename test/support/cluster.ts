@@ -5,24 +5,12 @@
  */
 import { spawn, type ChildProcess } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
-import { randomBytes } from "crypto";
 import { ServiceBroker } from "moleculer";
-import { waitFor as waitOften, type WaitOptions } from "./wait";
+import { NATS_URL, uniqueName } from "./env";
+import { waitFor } from "./wait";
 
-/** waitFor with a gentler default poll (100 ms): the probes here are calls across processes. */
-export function waitFor<T>(probe: () => T | Promise<T>, options: WaitOptions): Promise<NonNullable<T>> {
-	return waitOften(probe, { intervalMs: 100, ...options });
-}
-
-export const NATS_URL = process.env.TEST_NATS_URL ?? "nats://127.0.0.1:4222";
-export const AMQP_URL = process.env.TEST_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 const ROOT = path.resolve(__dirname, "..", "..");
-
-export function uniqueName(prefix: string): string {
-	return `${prefix}-${randomBytes(4).toString("hex")}`;
-}
 
 export interface NodeOptions {
 	nodeID: string;
@@ -120,10 +108,6 @@ function groupAlive(pgid: number): boolean {
 	} catch {
 		return false;
 	}
-}
-
-export function tempDir(prefix: string): string {
-	return fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
 }
 
 /**
