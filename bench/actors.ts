@@ -54,7 +54,7 @@ function baseline(n: number): number {
 	const before = heapUsedAfterGc();
 	let map: Map<string, { id: string; payload: number }> | null = new Map();
 	for (let i = 0; i < n; i++) {
-		const id = "key_" + i;
+		const id = `key_${i}`;
 		map.set(id, { id, payload: 0 });
 	}
 	const after = heapUsedAfterGc();
@@ -68,7 +68,7 @@ function baseline(n: number): number {
 function behaviour(n: number, timeout: number): ActorBehaviour {
 	return {
 		*childrenSpecs(): Iterable<ActorSpec> {
-			for (let i = 0; i < n; i++) yield { id: "key_" + i, payload: 0, timeout };
+			for (let i = 0; i < n; i++) yield { id: `key_${i}`, payload: 0, timeout };
 		},
 		perform(_id, payload) {
 			return { ok: payload };

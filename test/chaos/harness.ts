@@ -11,7 +11,7 @@ import * as path from "path";
 import type { ServiceBroker } from "moleculer";
 import { parsePerformLog, type PerformRecord } from "../../lib/actors/perform-log";
 import { NodeProcess, observer, waitForReady } from "../support/cluster";
-import { AMQP_URL, uniqueName } from "../support/env";
+import { AMQP_URL } from "../support/env";
 import { tempDir } from "../support/tmp";
 import { deleteQueues, Producer, ResultsCollector } from "../support/traffic";
 import { waitFor } from "../support/wait";

@@ -3,12 +3,12 @@
  * Every test declares its own randomly named queues and deletes them at the end.
  */
 import assert from "node:assert/strict";
-import { describe, it, TestContext } from "node:test";
-import { KeyhiveConfig, readConfig } from "../../lib/config";
+import { describe, it, type TestContext } from "node:test";
+import { type KeyhiveConfig, readConfig } from "../../lib/config";
 import { AmqpConnection } from "../../lib/ingest/connection";
 import { deadLetterExchangeOf, deadLetterQueueOf, InboxConsumer, REASON_HEADER } from "../../lib/ingest/consumer";
 import { OutboxRelay } from "../../lib/ingest/outbox";
-import { OutgoingMessage, publishBatch } from "../../lib/ingest/publisher";
+import { type OutgoingMessage, publishBatch } from "../../lib/ingest/publisher";
 import type { Store } from "../../lib/store/store";
 import { closeConnectionFromOutside, deleteAll, drainQueue, openTestChannel, recordingLogger, tempStore } from "../support/amqp";
 import { AMQP_URL, freePort, uniqueName } from "../support/env";

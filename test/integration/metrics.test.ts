@@ -20,7 +20,7 @@ async function scrape(port: number): Promise<string> {
 	return res.text();
 }
 
-function valueOf(text: string, name: string): number | null {
+function metricValue(text: string, name: string): number | null {
 	const line = text.split("\n").find((l) => l.startsWith(`${prometheusName(name)}{`));
 	return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : null;
 }
@@ -49,12 +49,12 @@ describe("metrics", () => {
 		await broker.call("store.append", { messages: Array.from({ length: 50 }, (_, i) => ({ key: `key_${i % 5 + 1}`, payload: "x" })) });
 		const text = await waitFor(async () => {
 			const t = await scrape(port);
-			return valueOf(t, "keyhive.messages.processed") === 50 ? t : null;
+			return metricValue(t, "keyhive.messages.processed") === 50 ? t : null;
 		}, { timeoutMs: 10_000, message: "processed = 50 on /metrics" });
 		for (const metric of METRICS) assert.ok(text.includes(`${prometheusName(metric.name)}{`), `${metric.name} is exported`);
-		assert.equal(valueOf(text, "keyhive.messages.appended"), 50);
-		assert.equal(valueOf(text, "keyhive.rows.pending"), 0);
-		assert.equal(valueOf(text, "keyhive.actors"), 1000);
+		assert.equal(metricValue(text, "keyhive.messages.appended"), 50);
+		assert.equal(metricValue(text, "keyhive.rows.pending"), 0);
+		assert.equal(metricValue(text, "keyhive.actors"), 1000);
 		assert.match(text, /keyhive_topology_state\{[^}]*state="ready"\} 1/);
 	});
 });

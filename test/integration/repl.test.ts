@@ -444,7 +444,7 @@ class ReplProcess {
 	/** Sends one line and resolves with what was printed until `until` matched. */
 	async send(line: string, until: RegExp, timeoutMs = 30_000): Promise<string> {
 		const start = this.out.length;
-		this.child.stdin.write(line + "\n");
+		this.child.stdin.write(`${line}\n`);
 		await waitFor(() => until.test(this.out.slice(start)), { message: `"${line}" to print ${until}`, timeoutMs, detail: () => this.out.slice(start).slice(-2000) });
 		return this.out.slice(start);
 	}
@@ -498,6 +498,7 @@ describe("moleculer-repl with keyhive's commands (moleculer-runner --repl)", () 
 		assert.match(loadHelp, /--keys <k>\s+spread them/);
 
 		// The inbox exists once this node's ingest consumes it (RabbitMQ is up here); until then a publish fails.
+		// biome-ignore lint/suspicious/noControlCharactersInRegex: the REPL colours its output with ANSI escapes.
 		await waitFor(async () => /consuming: (\x1b\[\d+m)?true/.test(await repl!.send("call ingest.status", /mol \$ $/)), { message: "ingest to consume its inbox", timeoutMs: 15_000 });
 
 		await repl.send(`load ${path.join(dir, "probe.service.js")}`, /Loaded successfully!/);

@@ -8,9 +8,8 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "crypto";
 import * as fs from "fs";
-import * as path from "path";
 import { after, before, describe, it } from "node:test";
-import { ServiceBroker } from "moleculer";
+import type { ServiceBroker } from "moleculer";
 import { NodeProcess, observer as observe, waitForReady } from "../support/cluster";
 import { freePort, uniqueName } from "../support/env";
 import { NatsServer, type NatsAuth } from "../support/nats-server";
