@@ -18,9 +18,8 @@ import * as path from "path";
 import { monitorEventLoopDelay } from "perf_hooks";
 import { ActorRuntime } from "../lib/actors/runtime";
 import type { ActorBehaviour, ActorSpec } from "../lib/actors/types";
-import { Ring } from "../lib/ring";
 import { Store } from "../lib/store/store";
-import type { View } from "../lib/topology/topology";
+import { viewOf } from "../lib/topology/topology";
 import { checkArgs, bytesPer, heapUsedAfterGc, log, numberArg, printJsonLine, printTable, requireGc, round, sleep, waitFor, watchGc, type Row } from "./support";
 
 
@@ -55,7 +54,7 @@ function baseline(n: number): number {
 	const before = heapUsedAfterGc();
 	let map: Map<string, { id: string; payload: number }> | null = new Map();
 	for (let i = 0; i < n; i++) {
-		const id = "key_" + i;
+		const id = `key_${i}`;
 		map.set(id, { id, payload: 0 });
 	}
 	const after = heapUsedAfterGc();
@@ -69,7 +68,7 @@ function baseline(n: number): number {
 function behaviour(n: number, timeout: number): ActorBehaviour {
 	return {
 		*childrenSpecs(): Iterable<ActorSpec> {
-			for (let i = 0; i < n; i++) yield { id: "key_" + i, payload: 0, timeout };
+			for (let i = 0; i < n; i++) yield { id: `key_${i}`, payload: 0, timeout };
 		},
 		perform(_id, payload) {
 			return { ok: payload };
@@ -105,8 +104,7 @@ async function spawnRuntime(dir: string, n: number, timeout: number): Promise<Sp
 	});
 	const spawned: Spawned = { runtime, store, spawnMs: NaN, activationMs: NaN, maxBlockMs: NaN, bytesPerActor: NaN, heapBefore: NaN };
 	open.add(spawned);
-	const ring = Ring.of([SELF]);
-	const view: View = { id: ring.id, ring, members: ring.members };
+	const view = viewOf([SELF]);
 	const before = heapUsedAfterGc();
 
 	runtime.onStateChange("down", "rehashing");

@@ -53,7 +53,7 @@ const BenchWorker = {
 	mixins: [DynamicManager({ node: keyhiveNode })],
 	methods: {
 		*childrenSpecs(): Iterable<ActorSpec> {
-			for (let i = 1; i <= ACTORS; i++) yield { id: "key_" + i, payload: 0, timeout: 0 };
+			for (let i = 1; i <= ACTORS; i++) yield { id: `key_${i}`, payload: 0, timeout: 0 };
 		},
 		perform(id: string, payload: unknown, messages: ActorMessage[], ctx: PerformContext) {
 			const now = performance.now();

@@ -19,7 +19,9 @@ import * as path from "path";
 import { findOverlaps, parsePerformLog } from "../lib/actors/perform-log";
 import { callAction } from "../lib/contracts";
 import { Ring } from "../lib/ring";
-import { NodeProcess, observer, tempDir, uniqueName, waitForReady } from "../test/support/cluster";
+import { NodeProcess, observer, waitForReady } from "../test/support/cluster";
+import { uniqueName } from "../test/support/env";
+import { tempDir } from "../test/support/tmp";
 import { deleteQueues } from "../test/support/traffic";
 import { checkArgs, log, numberArg, printJsonLine, printTable, round, sleep } from "./support";
 
@@ -44,7 +46,7 @@ interface StateEvent {
 
 async function main(): Promise<void> {
 	const name = uniqueName("rebalance");
-	const dir = tempDir(name);
+	const dir = tempDir(name).dir;
 	const performLog = path.join(dir, "performs.log");
 	const env = {
 		NAMESPACE: name,

@@ -3,7 +3,7 @@
  * (ack after commit), publishes the outbox to the results queue, and lets the
  * REPL publish with or without a broker.
  */
-import * as amqp from "amqplib";
+import type * as amqp from "amqplib";
 import type { Context, Service } from "moleculer";
 import { AmqpConnection } from "../lib/ingest/connection";
 import { InboxConsumer, deadLetterQueueOf } from "../lib/ingest/consumer";

@@ -14,8 +14,8 @@
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from "amqplib";
 import type { KeyhiveConfig } from "../config";
 import { isDiskFull, type NewMessage, type Store } from "../store/store";
-import { AmqpConnection, Logger, reasonOf } from "./connection";
-import { RejectReason, validateDelivery, ValidationRules } from "./validate";
+import { type AmqpConnection, type Logger, reasonOf } from "./connection";
+import { type RejectReason, validateDelivery, type ValidationRules } from "./validate";
 import { failpoint } from "../failpoint";
 
 export type InboxSettings = ValidationRules &

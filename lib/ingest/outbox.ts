@@ -14,7 +14,7 @@ import type { ChannelModel, ConfirmChannel } from "amqplib";
 import { RESULT_ID_HEADER } from "../actors/result-id";
 import type { KeyhiveConfig } from "../config";
 import type { OutboxEntry, Store } from "../store/store";
-import { AmqpConnection, Logger, reasonOf } from "./connection";
+import { type AmqpConnection, type Logger, reasonOf } from "./connection";
 
 export type OutboxSettings = Pick<KeyhiveConfig, "resultsQueue"> & {
 	/** Entries per publish-and-confirm round; default 500. */

@@ -38,7 +38,13 @@ export interface TopologyOptions {
 	logger?: { info(msg: string): void; warn(msg: string): void };
 }
 
-const EMPTY: View = { id: Ring.of([]).id, ring: Ring.of([]), members: [] };
+/** The view of these members: the ring over them (ringPoints per member), its id and its sorted members. */
+export function viewOf(members: Iterable<string>, ringPoints?: number): View {
+	const ring = Ring.of(members, ringPoints);
+	return { id: ring.id, ring, members: ring.members };
+}
+
+const EMPTY: View = viewOf([]);
 
 export class Topology {
 	private readonly options: TopologyOptions;
@@ -165,8 +171,8 @@ export class Topology {
 			this.transition("assembling");
 			return;
 		}
-		const ring = Ring.of(members, this.options.ringPoints);
-		if (ring.id === this.currentView.id && this.currentState !== "assembling" && this.currentState !== "down") {
+		const view = viewOf(members, this.options.ringPoints);
+		if (view.id === this.currentView.id && this.currentState !== "assembling" && this.currentState !== "down") {
 			if (this.leaving && this.currentState !== "stopping") {
 				this.transition("stopping");
 				void this.runHandoff(this.currentView);
@@ -175,7 +181,7 @@ export class Topology {
 			this.checkBarrier();
 			return;
 		}
-		this.setView({ id: ring.id, ring, members: ring.members });
+		this.setView(view);
 		this.transition(this.leaving ? "stopping" : "rehashing");
 		this.rehashStartedAt = Date.now();
 		void this.runHandoff(this.currentView);

@@ -7,8 +7,9 @@
 import * as path from "path";
 import { Ring } from "../../lib/ring";
 import { closeConnectionFromOutside } from "../support/amqp";
+import { sleep } from "../support/wait";
 import type { SoakCluster } from "./harness";
-import { seconds, sleep } from "./harness";
+import { seconds } from "./harness";
 import type { Action } from "./plan";
 import { leftovers } from "./postmortem";
 

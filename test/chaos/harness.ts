@@ -10,11 +10,12 @@ import * as fs from "fs";
 import * as path from "path";
 import type { ServiceBroker } from "moleculer";
 import { parsePerformLog, type PerformRecord } from "../../lib/actors/perform-log";
-import { AMQP_URL, NodeProcess, observer, tempDir, uniqueName, waitFor, waitForReady } from "../support/cluster";
+import { NodeProcess, observer, waitForReady } from "../support/cluster";
+import { AMQP_URL } from "../support/env";
+import { tempDir } from "../support/tmp";
 import { deleteQueues, Producer, ResultsCollector } from "../support/traffic";
+import { waitFor } from "../support/wait";
 import { activeConsumerOf } from "./rabbit";
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 /** Log lines stamped with wall-clock time and time since the soak started. */
 export class Clock {
@@ -49,7 +50,7 @@ export interface SoakClusterOptions {
 export class SoakCluster {
 	readonly tag = randomBytes(3).toString("hex");
 	readonly namespace = `chaos-${this.tag}`;
-	readonly dir = tempDir(`keyhive-chaos-${this.tag}`);
+	readonly dir = tempDir(`keyhive-chaos-${this.tag}`).dir;
 	readonly performLog = path.join(this.dir, "performs.log");
 	readonly inbox = `${this.namespace}.inbox`;
 	readonly resultsQueue = `${this.namespace}.processed`;

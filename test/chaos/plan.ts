@@ -89,18 +89,14 @@ export class ChaosPlan {
 
 	/** Kinds the constraints allow right now. */
 	allowed(): ActionKind[] {
-		const stoppable = this.running.filter((n) => n !== this.protectedNode).length > 0;
-		return this.kinds.filter((kind) => {
-			switch (kind) {
-				case "scale-out":
-					return this.running.length < this.maxNodes;
-				case "scale-in":
-				case "kill-restart":
-					return stoppable && this.running.length > this.minNodes;
-				case "close-amqp":
-					return this.running.length > 0;
-			}
-		});
+		const stoppable = this.running.filter((n) => n !== this.protectedNode).length > 0 && this.running.length > this.minNodes;
+		const allowedNow: Record<ActionKind, boolean> = {
+			"scale-out": this.running.length < this.maxNodes,
+			"scale-in": stoppable,
+			"kill-restart": stoppable,
+			"close-amqp": this.running.length > 0,
+		};
+		return this.kinds.filter((kind) => allowedNow[kind]);
 	}
 
 	/** The next action, or null when none is allowed (e.g. only scale-out allowed and already at the maximum). */

@@ -12,7 +12,8 @@
 import { carryOut } from "./actions";
 import { ArgsError, parseArgs, USAGE, type SoakArgs } from "./args";
 import { evaluate, table, traces, type CheckRow } from "./checks";
-import { Clock, seconds, sleep, SoakCluster } from "./harness";
+import { sleep } from "../support/wait";
+import { Clock, seconds, SoakCluster } from "./harness";
 import { ACTION_KINDS, ChaosPlan, nodeName, type ActionKind } from "./plan";
 import { locate } from "./postmortem";
 import { Prng, randomSeed } from "./prng";

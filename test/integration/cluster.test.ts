@@ -10,11 +10,13 @@ import type { ServiceBroker } from "moleculer";
 import { findOverlaps, parsePerformLog } from "../../lib/actors/perform-log";
 import { callAction } from "../../lib/contracts";
 import { Ring } from "../../lib/ring";
-import { TestCluster, tempDir, waitFor } from "../support/cluster";
-import { freePort, NatsServer } from "../support/nats-server";
+import { TestCluster } from "../support/cluster";
+import { freePort } from "../support/env";
+import { NatsServer } from "../support/nats-server";
+import { tempDir } from "../support/tmp";
+import { sleep, waitFor } from "../support/wait";
 import { isClean, summary, trace, verify, type PublishedMessage } from "../support/verify";
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("a cluster under change", () => {
 	const cluster = new TestCluster();
@@ -139,7 +141,7 @@ describe("the transporter going away and coming back", () => {
 	let nats: NatsServer;
 	let cluster: TestCluster;
 	before(async () => {
-		nats = new NatsServer(await freePort(), tempDir("nats"));
+		nats = new NatsServer(await freePort(), tempDir("nats").dir);
 		await nats.start();
 		// A majority of two: a node that loses sight of the other must stop, or both would own every key.
 		cluster = new TestCluster({ KEYHIVE_CONSENSUS: "2" }, nats.url());

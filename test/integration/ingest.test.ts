@@ -5,29 +5,21 @@
 import Database = require("better-sqlite3");
 import assert from "node:assert/strict";
 import * as fs from "fs";
-import { describe, it, TestContext } from "node:test";
+import { describe, it, type TestContext } from "node:test";
 import { RESULT_ID_HEADER } from "../../lib/actors/result-id";
-import { KeyhiveConfig, readConfig } from "../../lib/config";
+import { type KeyhiveConfig, readConfig } from "../../lib/config";
 import { AmqpConnection } from "../../lib/ingest/connection";
 import { deadLetterExchangeOf, deadLetterQueueOf, InboxConsumer, REASON_HEADER } from "../../lib/ingest/consumer";
 import { OutboxRelay } from "../../lib/ingest/outbox";
-import { OutgoingMessage, publishBatch } from "../../lib/ingest/publisher";
+import { type OutgoingMessage, publishBatch } from "../../lib/ingest/publisher";
+import { callAction } from "../../lib/contracts";
 import { Ring } from "../../lib/ring";
 import type { Store } from "../../lib/store/store";
-import {
-	AMQP_URL,
-	closeConnectionFromOutside,
-	deleteAll,
-	drainQueue,
-	openTestChannel,
-	recordingLogger,
-	tempStore,
-	uniqueName,
-	unusedPort,
-	waitFor,
-} from "../support/amqp";
-import { NodeProcess, observer, tempDir, waitForReady } from "../support/cluster";
-import { onFile } from "../support/tmp";
+import { closeConnectionFromOutside, deleteAll, drainQueue, openTestChannel, recordingLogger, tempStore } from "../support/amqp";
+import { NodeProcess, observer, waitForReady } from "../support/cluster";
+import { AMQP_URL, freePort, uniqueName } from "../support/env";
+import { onFile, tempDir } from "../support/tmp";
+import { sleep, waitFor } from "../support/wait";
 
 type Env = Record<string, string>;
 
@@ -56,7 +48,7 @@ async function inboxFixture(t: TestContext, env: Env = {}) {
 	connection.start();
 	producer.start();
 	consumer.start();
-	await waitFor(() => consumer.isConsuming && producer.isConnected, "the consumer to consume");
+	await waitFor(() => consumer.isConsuming && producer.isConnected, { message: "the consumer to consume", timeoutMs: 15_000 });
 	return { queue, config, logger, store, consumerName, connection, consumer, producer, helper };
 }
 
@@ -133,9 +125,7 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 
 		await waitFor(
 			() => f.consumer.ingested === goodIds.length + 1 && f.consumer.deadLettered === badById.size && f.consumer.duplicates === 1,
-			"every delivery to be stored, dead-lettered or dropped as a duplicate",
-			15_000,
-			() => `ingested ${f.consumer.ingested}, dead ${f.consumer.deadLettered}, duplicates ${f.consumer.duplicates}`,
+			{ message: "every delivery to be stored, dead-lettered or dropped as a duplicate", timeoutMs: 15_000, detail: () => `ingested ${f.consumer.ingested}, dead ${f.consumer.deadLettered}, duplicates ${f.consumer.duplicates}` },
 		);
 
 		const stored = f.store.scan(0, 1000);
@@ -173,16 +163,14 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		const processing = startProcessing(f.store, f.consumer, 200);
 		t.after(() => processing.stop());
 		for (const threshold of [10_000, 25_000]) {
-			await waitFor(() => f.store.processedCount >= threshold, `${threshold} messages processed`, 20_000);
+			await waitFor(() => f.store.processedCount >= threshold, { message: `${threshold} messages processed`, timeoutMs: 20_000 });
 			assert.equal(await closeConnectionFromOutside(f.consumerName), 1, "the consumer's connection was found and closed");
-			await waitFor(() => !f.consumer.isConsuming || f.store.processedCount >= total, "the consumer to notice");
-			await waitFor(() => f.consumer.isConsuming, "the consumer to consume again", 10_000);
+			await waitFor(() => !f.consumer.isConsuming || f.store.processedCount >= total, { message: "the consumer to notice", timeoutMs: 15_000 });
+			await waitFor(() => f.consumer.isConsuming, { message: "the consumer to consume again", timeoutMs: 10_000 });
 		}
 		await waitFor(
 			() => f.store.processedCount === total && f.store.pendingCount === 0,
-			"every message to be processed",
-			30_000,
-			() => `processed ${f.store.processedCount}, pending ${f.store.pendingCount}, ingested ${f.consumer.ingested}`,
+			{ message: "every message to be processed", timeoutMs: 30_000, detail: () => `processed ${f.store.processedCount}, pending ${f.store.pendingCount}, ingested ${f.consumer.ingested}` },
 		);
 
 		const held = idsHeld(f.store);
@@ -210,7 +198,7 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 			if (!f.consumer.backpressured) return false;
 			const { messageCount: ready } = await f.helper.channel.checkQueue(f.queue);
 			return ready === total - f.store.pendingCount - f.config.prefetch;
-		}, "the consumer to hold a full prefetch window");
+		}, { message: "the consumer to hold a full prefetch window", timeoutMs: 15_000 });
 		const pending = f.store.pendingCount;
 		assert.ok(pending > f.config.highWater && pending <= f.config.highWater + f.config.batchSize, `pending ${pending} stopped near high water`);
 		assert.ok(f.consumer.paused);
@@ -220,8 +208,8 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 
 		const processing = startProcessing(f.store, f.consumer, 100);
 		t.after(() => processing.stop());
-		await waitFor(() => f.store.processedCount === total, "every message to arrive", 15_000, () => `processed ${f.store.processedCount}`);
-		await waitFor(() => !f.consumer.backpressured, "back pressure to lift");
+		await waitFor(() => f.store.processedCount === total, { message: "every message to arrive", timeoutMs: 15_000, detail: () => `processed ${f.store.processedCount}` });
+		await waitFor(() => !f.consumer.backpressured, { message: "back pressure to lift", timeoutMs: 15_000 });
 		assert.equal(f.consumer.ingested, total);
 		assert.ok(f.logger.at("info").some((l) => l.includes("holding deliveries")));
 		assert.ok(f.logger.at("info").some((l) => l.includes("taking deliveries again")));
@@ -230,15 +218,15 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 	it("stop() commits the batch in hand and holds later deliveries; close() requeues them", async (t) => {
 		const f = await inboxFixture(t, { KEYHIVE_BATCH_SIZE: "10", KEYHIVE_BATCH_MS: "20" });
 		await publishBatch(f.producer, f.queue, messages(30, 3, "first"));
-		await waitFor(() => f.consumer.ingested === 30, "the first messages to be stored");
+		await waitFor(() => f.consumer.ingested === 30, { message: "the first messages to be stored", timeoutMs: 15_000 });
 		await f.consumer.stop();
 		assert.ok(f.consumer.paused);
 		await publishBatch(f.producer, f.queue, messages(10, 3, "later"));
 		// Delivered to the stopped consumer (none ready in the queue) but neither stored nor acked.
-		await waitFor(async () => (await f.helper.channel.checkQueue(f.queue)).messageCount === 0, "the later messages to be delivered");
+		await waitFor(async () => (await f.helper.channel.checkQueue(f.queue)).messageCount === 0, { message: "the later messages to be delivered", timeoutMs: 15_000 });
 		assert.equal(f.consumer.ingested, 30);
 		await f.consumer.close();
-		await waitFor(async () => (await f.helper.channel.checkQueue(f.queue)).messageCount === 10, "the held messages to be requeued");
+		await waitFor(async () => (await f.helper.channel.checkQueue(f.queue)).messageCount === 10, { message: "the held messages to be requeued", timeoutMs: 15_000 });
 		assert.equal(f.store.pendingCount, 30);
 	});
 
@@ -247,10 +235,10 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		const keys = 5;
 		const big = (list: OutgoingMessage[]) => list.map((m) => ({ ...m, payload: `${m.payload} ${"x".repeat(500)}` }));
 		await publishBatch(f.producer, f.queue, big(messages(100, keys, "before")));
-		await waitFor(() => f.consumer.ingested === 100, "the first messages to be stored");
+		await waitFor(() => f.consumer.ingested === 100, { message: "the first messages to be stored", timeoutMs: 15_000 });
 		const restore = fillDisk(f.store);
 		await publishBatch(f.producer, f.queue, big(messages(400, keys, "during")));
-		await waitFor(() => f.logger.at("error").some((l) => l.includes("disk full")), "the disk-full line");
+		await waitFor(() => f.logger.at("error").some((l) => l.includes("disk full")), { message: "the disk-full line", timeoutMs: 15_000 });
 		// The last page's free bytes may have taken a few rows before the disk filled.
 		const stored = f.consumer.ingested;
 		await new Promise((resolve) => setTimeout(resolve, 2500));
@@ -261,7 +249,7 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		assert.equal(f.consumer.ingested, stored, "nothing stored while the disk stays full");
 		assert.equal(f.store.pendingCount, stored);
 		restore();
-		await waitFor(() => f.consumer.ingested === 500, "ingest to resume", 15_000, () => `ingested ${f.consumer.ingested}`);
+		await waitFor(() => f.consumer.ingested === 500, { message: "ingest to resume", timeoutMs: 15_000, detail: () => `ingested ${f.consumer.ingested}` });
 		assert.ok(f.logger.at("info").some((l) => l.includes("has room again: ingest resumed")));
 		assert.equal(f.consumer.duplicates, 0);
 		assert.equal((await f.helper.channel.checkQueue(f.queue)).messageCount, 0, "every message acked once stored");
@@ -276,7 +264,7 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		const progress: number[] = [];
 		assert.equal(await publishBatch(f.producer, f.queue, messages(2500, 5), (done) => progress.push(done)), 2500);
 		assert.deepEqual(progress, [1000, 2000, 2500]);
-		await waitFor(() => f.consumer.ingested === 2500, "every published message to be stored");
+		await waitFor(() => f.consumer.ingested === 2500, { message: "every published message to be stored", timeoutMs: 15_000 });
 		const [first] = f.store.messagesOf("key_0");
 		assert.deepEqual({ id: first.id, key: first.key, payload: first.payload }, { id: "m-0", key: "key_0", payload: "payload 0" });
 		const missing = uniqueName("missing");
@@ -286,10 +274,10 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 	it("declares the queue again and goes on consuming when the broker cancels it (queue deleted)", async (t) => {
 		const f = await inboxFixture(t);
 		await f.helper.channel.deleteQueue(f.queue);
-		await waitFor(() => f.logger.at("warn").some((l) => l.includes("cancelled the consumer")), "the cancel to be noticed");
-		await waitFor(() => f.consumer.isConsuming, "a fresh channel", 5000);
+		await waitFor(() => f.logger.at("warn").some((l) => l.includes("cancelled the consumer")), { message: "the cancel to be noticed", timeoutMs: 15_000 });
+		await waitFor(() => f.consumer.isConsuming, { message: "a fresh channel", timeoutMs: 5000 });
 		await publishBatch(f.producer, f.queue, messages(5, 5));
-		await waitFor(() => f.consumer.ingested === 5, "messages after the cancel to be stored");
+		await waitFor(() => f.consumer.ingested === 5, { message: "messages after the cancel to be stored", timeoutMs: 15_000 });
 		assert.equal(f.connection.isConnected, true);
 	});
 
@@ -310,9 +298,9 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		});
 		connection.start();
 		consumer.start();
-		await waitFor(() => logger.at("error").length > 0, "the error line");
+		await waitFor(() => logger.at("error").length > 0, { message: "the error line", timeoutMs: 15_000 });
 		// Absence of a retry loop can only be seen by waiting past the channel reopen delay (1 s).
-		await new Promise((resolve) => setTimeout(resolve, 1300));
+		await sleep(1300);
 		const errors = logger.at("error");
 		assert.equal(errors.length, 1, errors.join("\n"));
 		assert.ok(errors[0].includes(`keyhive declares queue "${queue}" (durable, x-single-active-consumer: true`), errors[0]);
@@ -360,7 +348,7 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		assert.deepEqual(first[3].properties.headers, { key: "key_3" }, "the result id is the messageId, not a header");
 
 		assert.equal(await closeConnectionFromOutside(name), 1);
-		await waitFor(() => logger.at("warn").some((l) => l.includes("lost")), "the loss to be noticed");
+		await waitFor(() => logger.at("warn").some((l) => l.includes("lost")), { message: "the loss to be noticed", timeoutMs: 15_000 });
 		store.commit({ outbox: results(20, 40) });
 		relay.nudge();
 		assert.equal(await relay.drain(15_000), true, "outbox drained after the reconnect");
@@ -388,25 +376,25 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		store.commit({ outbox: Array.from({ length: 10 }, (_, i) => ({ key: `key_${i}`, body: JSON.stringify({ id: `r-${i}` }) })) });
 		connection.start();
 		relay.start();
-		await waitFor(() => logger.at("error").some((l) => l.includes("confirmed results from the outbox")), "the failed delete to be said");
+		await waitFor(() => logger.at("error").some((l) => l.includes("confirmed results from the outbox")), { message: "the failed delete to be said", timeoutMs: 15_000 });
 		await new Promise((resolve) => setTimeout(resolve, 1500));
 		assert.equal(logger.at("error").length, 1, "said once");
 		assert.equal(store.outboxCount, 10);
 		assert.equal(store.shipmentOf(store.keysHeld()).outbox.length, 0, "confirmed results are not shipped");
 		onFile(store.file, "DROP TRIGGER fail_delete;");
-		await waitFor(() => store.outboxCount === 0, "the delete to succeed");
+		await waitFor(() => store.outboxCount === 0, { message: "the delete to succeed", timeoutMs: 15_000 });
 		assert.ok(logger.at("info").some((l) => l.includes("deleted from the outbox again")));
 		assert.equal((await drainQueue(helper.channel, resultsQueue)).length, 10, "each result published once");
 	});
 
 	it("when RabbitMQ is unreachable logs one line, does not throw, and keeps retrying quietly", async (t) => {
-		const port = await unusedPort();
+		const port = await freePort();
 		const logger = recordingLogger();
 		const connection = new AmqpConnection(`amqp://guest:secret@127.0.0.1:${port}`, { name: uniqueName("unreachable"), logger });
 		t.after(() => connection.close());
 		connection.start();
 		// Three quiet retries after the first failure (backoff 100, 200, 400 ms).
-		await waitFor(() => logger.at("debug").filter((l) => l.includes("still not reachable")).length >= 3, "three quiet retries");
+		await waitFor(() => logger.at("debug").filter((l) => l.includes("still not reachable")).length >= 3, { message: "three quiet retries", timeoutMs: 15_000 });
 		const loud = logger.lines.filter((l) => l.level !== "debug");
 		assert.equal(loud.length, 1, JSON.stringify(loud));
 		assert.equal(loud[0].level, "warn");
@@ -420,10 +408,10 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 describe("a graceful leave while RabbitMQ is out of reach for the leaving node", () => {
 	it("hands its unpublished results to their keys' owner, which publishes each of them once", async (t) => {
 		const name = uniqueName("leave");
-		const dir = tempDir(name);
+		const dir = tempDir(name).dir;
 		const env = { NAMESPACE: name, KEYHIVE_QUEUE: `${name}.inbox`, KEYHIVE_RESULTS_QUEUE: `${name}.processed`, KEYHIVE_ACTORS: "1000", AMQP_URL };
 		const [a, b] = [`${name}-a`, `${name}-b`];
-		const unreachable = `amqp://guest:guest@127.0.0.1:${await unusedPort()}`;
+		const unreachable = `amqp://guest:guest@127.0.0.1:${await freePort()}`;
 		const leaving = new NodeProcess({ nodeID: a, dir, env: { ...env, AMQP_URL: unreachable } });
 		const staying = new NodeProcess({ nodeID: b, dir, env });
 		const broker = await observer(name);
@@ -445,13 +433,12 @@ describe("a graceful leave while RabbitMQ is out of reach for the leaving node",
 		const keys = Array.from({ length: 1000 }, (_, i) => `key_${i + 1}`).filter((key) => ring.ownerOf(key) === a).slice(0, 50);
 		const sent = Array.from({ length: 200 }, (_, i) => ({ id: `r-${i}`, key: keys[i % keys.length], payload: "x" }));
 		await broker.call("store.append", { messages: sent }, { nodeID: a });
-		type Stats = { pending: number; outbox: number };
 		await waitFor(
 			async () => {
-				const stats = (await broker.call("store.stats", {}, { nodeID: a })) as Stats;
+				const stats = await callAction(broker, "store.stats", {}, { nodeID: a });
 				return stats.pending === 0 && stats.outbox === sent.length;
 			},
-			"every message performed on the leaving node, its results in its outbox",
+			{ message: "every message performed on the leaving node, its results in its outbox", timeoutMs: 15_000 },
 		);
 		await leaving.stop();
 		assert.match(leaving.log(), /everything handed off/);
@@ -462,11 +449,9 @@ describe("a graceful leave while RabbitMQ is out of reach for the leaving node",
 				for (const m of await drainQueue(helper.channel, env.KEYHIVE_RESULTS_QUEUE)) results.push((JSON.parse(m.content.toString()) as { id: string }).id);
 				return results.length >= sent.length;
 			},
-			"the leaving node's results published by the node that stays",
-			20_000,
-			() => `${results.length} of ${sent.length} results`,
+			{ message: "the leaving node's results published by the node that stays", timeoutMs: 20_000, detail: () => `${results.length} of ${sent.length} results` },
 		);
-		await new Promise((resolve) => setTimeout(resolve, 500));
+		await sleep(500);
 		for (const m of await drainQueue(helper.channel, env.KEYHIVE_RESULTS_QUEUE)) results.push((JSON.parse(m.content.toString()) as { id: string }).id);
 		assert.deepEqual([...results].sort(), sent.map((m) => m.id).sort(), "each result once");
 	});

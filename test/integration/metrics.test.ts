@@ -6,9 +6,10 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { ServiceBroker } from "moleculer";
 import { METRICS } from "../../lib/metrics";
-import { unusedPort } from "../support/amqp";
 import { startNode } from "../support/broker";
-import { AMQP_URL, tempDir, uniqueName, waitFor } from "../support/cluster";
+import { AMQP_URL, freePort, uniqueName } from "../support/env";
+import { tempDir } from "../support/tmp";
+import { waitFor } from "../support/wait";
 import { deleteQueues } from "../support/traffic";
 
 const prometheusName = (name: string) => name.replace(/\./g, "_");
@@ -19,7 +20,7 @@ async function scrape(port: number): Promise<string> {
 	return res.text();
 }
 
-function valueOf(text: string, name: string): number | null {
+function metricValue(text: string, name: string): number | null {
 	const line = text.split("\n").find((l) => l.startsWith(`${prometheusName(name)}{`));
 	return line ? Number(line.slice(line.lastIndexOf(" ") + 1)) : null;
 }
@@ -30,9 +31,9 @@ describe("metrics", () => {
 	let port: number;
 
 	before(async () => {
-		port = await unusedPort();
+		port = await freePort();
 		broker = await startNode("metrics", {
-			KEYHIVE_DATA_DIR: tempDir(name),
+			KEYHIVE_DATA_DIR: tempDir(name).dir,
 			KEYHIVE_METRICS_PORT: String(port),
 			KEYHIVE_QUEUE: `${name}.inbox`,
 			KEYHIVE_RESULTS_QUEUE: `${name}.processed`,
@@ -48,12 +49,12 @@ describe("metrics", () => {
 		await broker.call("store.append", { messages: Array.from({ length: 50 }, (_, i) => ({ key: `key_${i % 5 + 1}`, payload: "x" })) });
 		const text = await waitFor(async () => {
 			const t = await scrape(port);
-			return valueOf(t, "keyhive.messages.processed") === 50 ? t : null;
+			return metricValue(t, "keyhive.messages.processed") === 50 ? t : null;
 		}, { timeoutMs: 10_000, message: "processed = 50 on /metrics" });
 		for (const metric of METRICS) assert.ok(text.includes(`${prometheusName(metric.name)}{`), `${metric.name} is exported`);
-		assert.equal(valueOf(text, "keyhive.messages.appended"), 50);
-		assert.equal(valueOf(text, "keyhive.rows.pending"), 0);
-		assert.equal(valueOf(text, "keyhive.actors"), 1000);
+		assert.equal(metricValue(text, "keyhive.messages.appended"), 50);
+		assert.equal(metricValue(text, "keyhive.rows.pending"), 0);
+		assert.equal(metricValue(text, "keyhive.actors"), 1000);
 		assert.match(text, /keyhive_topology_state\{[^}]*state="ready"\} 1/);
 	});
 });

@@ -14,7 +14,10 @@ import { callAction } from "../../lib/contracts";
 import { Store } from "../../lib/store/store";
 import { closeConnectionFromOutside } from "../support/amqp";
 import { startNode } from "../support/broker";
-import { AMQP_URL, NodeProcess, tempDir, uniqueName, waitFor } from "../support/cluster";
+import { NodeProcess } from "../support/cluster";
+import { AMQP_URL, uniqueName } from "../support/env";
+import { tempDir } from "../support/tmp";
+import { waitFor } from "../support/wait";
 import { deleteQueues, Producer, ResultsCollector } from "../support/traffic";
 import { isClean, summary, verify, type PublishedMessage } from "../support/verify";
 
@@ -24,7 +27,7 @@ function queueEnv(name: string) {
 
 describe("a single node", () => {
 	const name = uniqueName("node");
-	const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: tempDir(name), KEYHIVE_ACTORS: "2000" };
+	const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: tempDir(name).dir, KEYHIVE_ACTORS: "2000" };
 	let results: ResultsCollector;
 
 	before(async () => {
@@ -63,7 +66,7 @@ describe("a single node", () => {
 describe("a node fed by RabbitMQ", () => {
 	it("survives its broker connection closed from outside twice: 50,000 messages, each performed once, in order per key", async () => {
 		const name = uniqueName("reconnect");
-		const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: tempDir(name), KEYHIVE_ACTORS: "1000" };
+		const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: tempDir(name).dir, KEYHIVE_ACTORS: "1000" };
 		const results = new ResultsCollector(AMQP_URL, env.KEYHIVE_RESULTS_QUEUE);
 		await results.start();
 		const broker = await startNode("reconnect", env);
@@ -91,7 +94,7 @@ describe("a node fed by RabbitMQ", () => {
 
 	it("killed after committing a batch but before acking it, processes nothing twice after restart", async () => {
 		const name = uniqueName("failpoint");
-		const dir = tempDir(name);
+		const dir = tempDir(name).dir;
 		const env = { ...queueEnv(name), KEYHIVE_ACTORS: "100", TRANSPORTER: "", NAMESPACE: name };
 		const results = new ResultsCollector(AMQP_URL, env.KEYHIVE_RESULTS_QUEUE);
 		await results.start();
@@ -127,7 +130,7 @@ describe("a node fed by RabbitMQ", () => {
 describe("ingest.publish with the key in the routing key", () => {
 	it("does not publish to the queue (its routing key would become every message's key): the store takes them", async () => {
 		const name = uniqueName("routing-key");
-		const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: tempDir(name), KEYHIVE_ACTORS: "10", KEYHIVE_KEY_FROM: "routingKey" };
+		const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: tempDir(name).dir, KEYHIVE_ACTORS: "10", KEYHIVE_KEY_FROM: "routingKey" };
 		const broker = await startNode("routing-key", env);
 		try {
 			await waitFor(async () => (await callAction(broker, "ingest.status")).consuming, { timeoutMs: 15_000, message: "ingest consuming" });
@@ -158,7 +161,7 @@ const ROOT = path.resolve(__dirname, "..", "..");
  */
 async function runReplAndLeave(wayOut: WayOut): Promise<{ code: number | null; output: string }> {
 	const name = uniqueName("repl-exit");
-	const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: tempDir(name), KEYHIVE_ACTORS: "10000", TRANSPORTER: "", NAMESPACE: "" };
+	const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: tempDir(name).dir, KEYHIVE_ACTORS: "10000", TRANSPORTER: "", NAMESPACE: "" };
 	const startScript = (JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: { start: string } }).scripts.start;
 	const [command, args] = "signal" in wayOut ? ["sh", ["-c", `exec ${startScript}`]] : ["npm", ["start"]];
 	// Its own process group, as a terminal gives a foreground job.
@@ -217,7 +220,7 @@ describe("leaving the REPL of npm start", () => {
 describe("a node without a service its peers call", () => {
 	it("fails at start with one line naming the missing store service", async () => {
 		const name = uniqueName("no-store");
-		const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: tempDir(name), KEYHIVE_ACTORS: "10" };
+		const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: tempDir(name).dir, KEYHIVE_ACTORS: "10" };
 		const services = ["topology", "worker"].map((service) => path.resolve(__dirname, "..", "..", "services", `${service}.service.ts`));
 		let broker: ServiceBroker | undefined;
 		try {

@@ -6,10 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { TestCluster, waitFor } from "../support/cluster";
+import { TestCluster } from "../support/cluster";
 import { isClean, summary, trace, verify } from "../support/verify";
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { sleep, waitFor } from "../support/wait";
 
 /** Whether the observer sees nodeID connected (a starting node connects before it announces its services). */
 function connected(cluster: TestCluster, nodeID: string): boolean {

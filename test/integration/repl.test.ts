@@ -9,7 +9,6 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ServiceBroker, type BrokerOptions } from "moleculer";
@@ -25,7 +24,10 @@ import { whoisCommand } from "../../lib/repl/commands/whois";
 import type { Print } from "../../lib/repl/print";
 import { keyhiveRepl } from "../../lib/repl/start";
 import { keyhiveNode } from "../../services/keyhive";
-import { deleteAll, openTestChannel, uniqueName, waitFor } from "../support/amqp";
+import { deleteAll, openTestChannel } from "../support/amqp";
+import { uniqueName } from "../support/env";
+import { tempDir } from "../support/tmp";
+import { waitFor } from "../support/wait";
 
 const ROOT = path.resolve(__dirname, "../..");
 const SERVICES = ["store", "topology", "worker", "ingest"].map((name) => path.join(ROOT, "services", `${name}.service.ts`));
@@ -107,7 +109,7 @@ describe("REPL commands against a real broker", () => {
 	const env = amqpEnv();
 
 	before(async () => {
-		dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "keyhive-repl-"));
+		dataDir = tempDir("keyhive-repl").dir;
 		broker = new ServiceBroker({
 			nodeID: "repl-test",
 			logger: false,
@@ -119,7 +121,7 @@ describe("REPL commands against a real broker", () => {
 			const state = await callAction(broker, "topology.state");
 			const status = await callAction(broker, "ingest.status");
 			return state.state === "ready" && status.connected && status.consuming;
-		}, "the node to be ready and consuming its RabbitMQ inbox");
+		}, { message: "the node to be ready and consuming its RabbitMQ inbox", timeoutMs: 15_000 });
 	});
 
 	after(async () => {
@@ -133,7 +135,7 @@ describe("REPL commands against a real broker", () => {
 	it("publish reaches the actor, and actor shows its count", async () => {
 		const out = await run(publishCommand, broker, { key: "key_1", payload: "hello world" });
 		assert.match(out.text(), /^published 1 message via rabbitmq \(key key_1, id repl-[0-9a-f-]+\)$/);
-		await waitFor(async () => (await callAction(broker, "worker.get", { id: "key_1" }))?.payload === 1, "key_1 to count the message");
+		await waitFor(async () => (await callAction(broker, "worker.get", { id: "key_1" }))?.payload === 1, { message: "key_1 to count the message", timeoutMs: 15_000 });
 
 		const actor = await run(actorCommand, broker, { id: "key_1" });
 		assert.match(actor.text(), /^payload\s+1$/m);
@@ -194,9 +196,7 @@ describe("REPL commands against a real broker", () => {
 		let status: unknown;
 		await waitFor(
 			async () => (status = await callAction(broker, "ingest.status")).deadQueueDepth === 1,
-			"the keyless message to be dead-lettered",
-			15_000,
-			() => JSON.stringify(status),
+			{ message: "the keyless message to be dead-lettered", timeoutMs: 15_000, detail: () => JSON.stringify(status) },
 		);
 
 		const out = await run(deadCommand, broker);
@@ -215,7 +215,7 @@ describe("REPL commands against a real broker", () => {
 		assert.match(requeue.text(), /^requeued 2 in all/m);
 		assert.match((await run(deadCommand, broker)).text(), /^0 dead letters in the stores of 1 node$/m);
 		// Pending again, they reach key_9, which starts afresh after its deletion.
-		await waitFor(async () => (await callAction(broker, "worker.get", { id: "key_9" }))?.payload === 2, "key_9 to process the requeued rows");
+		await waitFor(async () => (await callAction(broker, "worker.get", { id: "key_9" }))?.payload === 2, { message: "key_9 to process the requeued rows", timeoutMs: 15_000 });
 	});
 
 	it("bad input gives one line each, never a stack trace", async () => {
@@ -349,13 +349,13 @@ class ReplProcess {
 	/** Sends one line and resolves with what was printed until `until` matched. */
 	async send(line: string, until: RegExp, timeoutMs = 30_000): Promise<string> {
 		const start = this.out.length;
-		this.child.stdin.write(line + "\n");
-		await waitFor(() => until.test(this.out.slice(start)), `"${line}" to print ${until}`, timeoutMs, () => this.out.slice(start).slice(-2000));
+		this.child.stdin.write(`${line}\n`);
+		await waitFor(() => until.test(this.out.slice(start)), { message: `"${line}" to print ${until}`, timeoutMs, detail: () => this.out.slice(start).slice(-2000) });
 		return this.out.slice(start);
 	}
 
 	async waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<void> {
-		await waitFor(() => pattern.test(this.out), String(pattern), timeoutMs, () => this.out.slice(-2000));
+		await waitFor(() => pattern.test(this.out), { message: String(pattern), timeoutMs, detail: () => this.out.slice(-2000) });
 	}
 
 	end(): void {
@@ -373,7 +373,7 @@ describe("moleculer-repl with keyhive's commands (moleculer-runner --repl)", () 
 	let repl: ReplProcess | undefined;
 
 	before(() => {
-		dir = fs.mkdtempSync(path.join(os.tmpdir(), "keyhive-repl-runner-"));
+		dir = tempDir("keyhive-repl-runner").dir;
 		fs.writeFileSync(path.join(dir, "probe.service.js"), 'module.exports = { name: "probe", actions: { hello: () => "hello from probe" } };\n');
 	});
 
@@ -403,7 +403,8 @@ describe("moleculer-repl with keyhive's commands (moleculer-runner --repl)", () 
 		assert.match(loadHelp, /--keys <k>\s+spread them/);
 
 		// The inbox exists once this node's ingest consumes it (RabbitMQ is up here); until then a publish fails.
-		await waitFor(async () => /consuming: (\x1b\[\d+m)?true/.test(await repl!.send("call ingest.status", /mol \$ $/)), "ingest to consume its inbox");
+		// biome-ignore lint/suspicious/noControlCharactersInRegex: the REPL colours its output with ANSI escapes.
+		await waitFor(async () => /consuming: (\x1b\[\d+m)?true/.test(await repl!.send("call ingest.status", /mol \$ $/)), { message: "ingest to consume its inbox", timeoutMs: 15_000 });
 
 		await repl.send(`load ${path.join(dir, "probe.service.js")}`, /Loaded successfully!/);
 		await repl.send("call probe.hello", /hello from probe/);

@@ -8,20 +8,21 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "crypto";
 import * as fs from "fs";
-import * as path from "path";
 import { after, before, describe, it } from "node:test";
-import { ServiceBroker } from "moleculer";
+import type { ServiceBroker } from "moleculer";
 import { callAction, type MembersReply } from "../../lib/contracts";
-import { NodeProcess, observer as observe, tempDir, uniqueName, waitFor, waitForReady } from "../support/cluster";
-import { freePort, NatsServer, type NatsAuth } from "../support/nats-server";
+import { NodeProcess, observer as observe, waitForReady } from "../support/cluster";
+import { freePort, uniqueName } from "../support/env";
+import { NatsServer, type NatsAuth } from "../support/nats-server";
+import { tempDir } from "../support/tmp";
+import { sleep, waitFor } from "../support/wait";
 
 const NATS_USER = "keyhive";
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 
 describe("a cluster behind NATS credentials", () => {
 	const name = uniqueName("security");
-	const dir = tempDir(name);
+	const dir = tempDir(name).dir;
 	const password = randomBytes(16).toString("hex");
 	const wrongPassword = randomBytes(16).toString("hex");
 	// RabbitMQ refuses this one: the nodes must say so without printing it (and no queue is made to clean up).
@@ -135,7 +136,7 @@ describe("a cluster behind NATS credentials", () => {
  */
 describe("credentials and TLS in TRANSPORTER", () => {
 	const name = uniqueName("transporter");
-	const dir = tempDir(name);
+	const dir = tempDir(name).dir;
 	// Base64-like: '/', '+' and '=' must be percent-encoded in a URL, and '@' and ':' too.
 	const specialPassword = `p@ss/w:rd+${randomBytes(6).toString("base64")}=`;
 	const token = randomBytes(16).toString("hex");

@@ -1,28 +1,16 @@
 /**
- * Helpers for tests against the real RabbitMQ on 127.0.0.1:5672: unique names,
- * a logger that records lines, polling with a deadline, closing a connection
- * from the broker's side, and cleanup of what a test declared.
+ * Helpers for tests against the real RabbitMQ: a logger that records lines,
+ * closing a connection from the broker's side, and cleanup of what a test declared.
  */
 import * as amqp from "amqplib";
 import { execFile } from "child_process";
-import { randomBytes } from "crypto";
-import * as fs from "fs";
-import * as net from "net";
-import * as os from "os";
-import * as path from "path";
 import { promisify } from "util";
 import type { Logger } from "../../lib/ingest/connection";
-import { Store } from "../../lib/store/store";
-import { waitFor as waitUntil } from "./wait";
+import type { Store } from "../../lib/store/store";
+import { AMQP_URL, uniqueName } from "./env";
+import { tempDir } from "./tmp";
 
 const run = promisify(execFile);
-
-export const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
-
-/** A name no other test (or concurrent test run) uses. */
-export function uniqueName(prefix: string): string {
-	return `keyhive-test.${prefix}.${process.pid}.${randomBytes(4).toString("hex")}`;
-}
 
 export interface LogLine {
 	level: keyof Logger;
@@ -45,11 +33,6 @@ export function recordingLogger(): Logger & { lines: LogLine[]; at(level: keyof 
 		error: log("error"),
 		debug: log("debug"),
 	};
-}
-
-/** Polls condition until it holds; fails with `what` and the detail when the deadline passes. */
-export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000, detail?: () => string): Promise<void> {
-	await waitUntil(condition, { message: what, timeoutMs, intervalMs: 10, detail });
 }
 
 /**
@@ -102,22 +85,6 @@ export async function drainQueue(channel: amqp.Channel, queue: string): Promise<
 
 /** A Store in a fresh temp directory; dispose() closes it and removes the directory. */
 export function tempStore(): { store: Store; dispose(): void } {
-	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "keyhive-ingest-"));
-	const store = new Store(path.join(dir, "test.sqlite"), { synchronous: "NORMAL" });
-	return {
-		store,
-		dispose() {
-			store.close();
-			fs.rmSync(dir, { recursive: true, force: true });
-		},
-	};
-}
-
-/** A loopback port nothing listens on (bound once, then released). */
-export async function unusedPort(): Promise<number> {
-	const server = net.createServer();
-	await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-	const { port } = server.address() as net.AddressInfo;
-	await new Promise((resolve) => server.close(resolve));
-	return port;
+	const dir = tempDir("keyhive-ingest");
+	return { store: dir.store("test"), dispose: () => dir.cleanup() };
 }

@@ -6,27 +6,16 @@
  */
 import { spawn, type ChildProcess } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
-import { randomBytes } from "crypto";
 import { ServiceBroker } from "moleculer";
-import { callAction, type TopologyStateReply } from "../../lib/contracts";
 import { findOverlaps, parsePerformLog } from "../../lib/actors/perform-log";
+import { callAction, type TopologyStateReply } from "../../lib/contracts";
+import { AMQP_URL, NATS_URL, uniqueName } from "./env";
+import { tempDir } from "./tmp";
 import { deleteQueues, Producer, ResultsCollector } from "./traffic";
-import { waitFor as waitOften, type WaitOptions } from "./wait";
+import { waitFor } from "./wait";
 
-/** waitFor with a gentler default poll (100 ms): the probes here are calls across processes. */
-export function waitFor<T>(probe: () => T | Promise<T>, options: WaitOptions): Promise<NonNullable<T>> {
-	return waitOften(probe, { intervalMs: 100, ...options });
-}
-
-export const NATS_URL = process.env.TEST_NATS_URL ?? "nats://127.0.0.1:4222";
-export const AMQP_URL = process.env.TEST_AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 const ROOT = path.resolve(__dirname, "..", "..");
-
-export function uniqueName(prefix: string): string {
-	return `${prefix}-${randomBytes(4).toString("hex")}`;
-}
 
 export interface NodeOptions {
 	nodeID: string;
@@ -126,10 +115,6 @@ function groupAlive(pgid: number): boolean {
 	}
 }
 
-export function tempDir(prefix: string): string {
-	return fs.mkdtempSync(path.join(os.tmpdir(), `${prefix}-`));
-}
-
 /**
  * A broker that joins the cluster to observe and call it, without any keyhive service.
  * ownSignals: leave SIGINT/SIGTERM to the caller (a broker's own handlers stop it and exit 0).
@@ -170,7 +155,7 @@ export async function waitForReady(broker: ServiceBroker, nodes: string[], membe
 /** A test cluster: its own namespace, queues, data dirs and perform log. */
 export class TestCluster {
 	readonly name = uniqueName("cluster");
-	readonly dir = tempDir(this.name);
+	readonly dir = tempDir(this.name).dir;
 	readonly performLog = path.join(this.dir, "performs.log");
 	readonly env: Record<string, string>;
 	readonly results: ResultsCollector;

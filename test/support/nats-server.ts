@@ -12,18 +12,6 @@ const NATS_SERVER = process.env.TEST_NATS_SERVER ?? "/usr/sbin/nats-server";
 
 export type NatsAuth = { user: string; password: string } | { token: string };
 
-/** A port on loopback that nothing listens on right now. */
-export async function freePort(): Promise<number> {
-	return new Promise((resolve, reject) => {
-		const server = net.createServer();
-		server.once("error", reject);
-		server.listen(0, "127.0.0.1", () => {
-			const { port } = server.address() as net.AddressInfo;
-			server.close(() => resolve(port));
-		});
-	});
-}
-
 function accepts(port: number): Promise<boolean> {
 	return new Promise((resolve) => {
 		const socket = net.connect(port, "127.0.0.1");

@@ -1,6 +1,6 @@
 /**
- * Temp directories and real SQLite stores for unit tests. Everything made
- * here is removed by cleanup() (call it from `after`).
+ * Temp directories and real SQLite stores for tests. Everything made in one
+ * is removed by its cleanup() (call it from `after`).
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -16,8 +16,9 @@ export interface TempDir {
 	cleanup(): void;
 }
 
-export function tempDir(prefix = "keyhive-unit-"): TempDir {
-	const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+/** A fresh directory under the OS temp dir, named `<prefix>-<random>`. */
+export function tempDir(prefix = "keyhive"): TempDir {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${prefix.replace(/-$/, "")}-`));
 	const stores: Store[] = [];
 	return {
 		dir,

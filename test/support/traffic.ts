@@ -5,22 +5,20 @@
  */
 import * as amqp from "amqplib";
 import type { PublishedMessage, ResultLine } from "./verify";
+import { waitFor } from "./wait";
 
 async function waitForQueue(connection: amqp.ChannelModel, queue: string, timeoutMs: number): Promise<void> {
-	const deadline = Date.now() + timeoutMs;
-	for (;;) {
-		// A failed check closes its channel, so each try gets a fresh one.
-		const channel = await connection.createChannel();
-		channel.on("error", () => undefined);
-		try {
+	await waitFor(
+		async () => {
+			// A failed check closes its channel, so each try gets a fresh one.
+			const channel = await connection.createChannel();
+			channel.on("error", () => undefined);
 			await channel.checkQueue(queue);
 			await channel.close();
-			return;
-		} catch (err) {
-			if (Date.now() > deadline) throw new Error(`queue ${queue} was not declared by any node within ${timeoutMs} ms: ${(err as Error).message}`);
-			await new Promise((resolve) => setTimeout(resolve, 200));
-		}
-	}
+			return true;
+		},
+		{ timeoutMs, intervalMs: 200, message: `queue ${queue} to be declared by a node` },
+	);
 }
 
 export class Producer {

@@ -7,8 +7,8 @@ export interface WaitOptions {
 	/** Give up after this long (default 5000 ms). */
 	timeoutMs?: number;
 	/** What was awaited, for the failure message. */
-	message?: string;
-	/** Poll interval (default 5 ms). */
+	message: string;
+	/** Poll interval; by default 5 ms, doubling up to 50 ms, so quick conditions are seen at once and slow ones (calls across processes) are not polled hard. */
 	intervalMs?: number;
 	/** Extra state for the failure message, read when the deadline passes. */
 	detail?: () => string;
@@ -18,9 +18,9 @@ export interface WaitOptions {
  * Resolves with probe()'s first truthy value; rejects with the message when the
  * deadline passes (a probe that throws counts as not yet, its last error is shown).
  */
-export async function waitFor<T>(probe: () => T | Promise<T>, options: WaitOptions = {}): Promise<NonNullable<T>> {
+export async function waitFor<T>(probe: () => T | Promise<T>, options: WaitOptions): Promise<NonNullable<T>> {
 	const timeoutMs = options.timeoutMs ?? 5000;
-	const interval = options.intervalMs ?? 5;
+	let interval = options.intervalMs ?? 5;
 	const deadline = Date.now() + timeoutMs;
 	let last: unknown;
 	for (;;) {
@@ -31,15 +31,17 @@ export async function waitFor<T>(probe: () => T | Promise<T>, options: WaitOptio
 			last = err;
 		}
 		if (Date.now() > deadline) {
-			const detail = options.detail ? ` (${options.detail()})` : last ? ` (last error: ${(last as Error).message})` : "";
-			throw new Error(`timed out after ${timeoutMs} ms waiting for ${options.message ?? "a condition"}${detail}`);
+			const details = [options.detail?.(), last ? `last error: ${(last as Error).message}` : undefined].filter(Boolean);
+			throw new Error(`timed out after ${timeoutMs} ms waiting for ${options.message}${details.length ? ` (${details.join("; ")})` : ""}`);
 		}
 		await sleep(interval);
+		if (options.intervalMs === undefined) interval = Math.min(interval * 2, 50);
 	}
 }
 
+/** A promise resolved after ms (at once for ms <= 0, as a deadline already past asks). */
 export function sleep(ms: number): Promise<void> {
-	return new Promise((resolve) => setTimeout(resolve, ms));
+	return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
 
 /** Lets pending immediates and microtasks run (a few event-loop turns). */

@@ -64,7 +64,7 @@ describe("TimerWheel", () => {
 	it("a budget stops advancing early and the rest fires on the next call", () => {
 		const wheel = new TimerWheel<E>(10, 64, 0);
 		const all = Array.from({ length: 10 }, (_, i) => entry(`e${i}`));
-		all.forEach((e, i) => wheel.schedule(e, 10 * (i + 1), 0));
+		for (const [i, e] of all.entries()) wheel.schedule(e, 10 * (i + 1), 0);
 		const fired: string[] = [];
 		assert.equal(wheel.advance(200, (e) => fired.push(e.name), 3), false);
 		assert.deepEqual(fired, ["e0", "e1", "e2"]);

@@ -29,6 +29,7 @@ function interpolate(value: string, shell: Env = {}): string {
 			return set === undefined || (colon === ":" && set === "") ? fallback : set;
 		})
 		.replace(/\$([A-Za-z_][A-Za-z0-9_]*)/g, (_all, name: string) => shell[name] ?? "")
+		// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is the placeholder this function put in for "$$" above.
 		.replace(/\u0000/g, "$");
 }
 
@@ -207,7 +208,7 @@ describe("docker-compose.yml", () => {
 	it("each replica keeps its store in its own volume at KEYHIVE_DATA_DIR", () => {
 		const dataDir = environment(keyhive).KEYHIVE_DATA_DIR ?? dockerfileEnv().KEYHIVE_DATA_DIR;
 		assert.equal(dataDir, "/data");
-		const targets = (keyhive.volumes ?? []).map((v) => (typeof v === "string" ? v : `${v.source ? v.source + ":" : ""}${v.target}`));
+		const targets = (keyhive.volumes ?? []).map((v) => (typeof v === "string" ? v : `${v.source ? `${v.source}:` : ""}${v.target}`));
 		assert.ok(targets.includes(dataDir), `an anonymous volume at ${dataDir} (a named one would be shared by all replicas): ${targets.join(", ")}`);
 	});
 });
@@ -229,7 +230,7 @@ function dockerfile(): Instruction[] {
 		if (/^\s*#/.test(line)) continue; // a comment inside a continued instruction
 		const trimmed = line.replace(/\s+$/, "");
 		if (trimmed.endsWith("\\")) {
-			current += trimmed.slice(0, -1) + " ";
+			current += `${trimmed.slice(0, -1)} `;
 			continue;
 		}
 		current += trimmed;

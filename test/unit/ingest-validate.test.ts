@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { ConsumeMessage } from "amqplib";
-import { validateDelivery, ValidationRules } from "../../lib/ingest/validate";
+import { validateDelivery, type ValidationRules } from "../../lib/ingest/validate";
 
 const rules: ValidationRules = {
 	keySource: { kind: "header", name: "key" },

@@ -1,10 +1,9 @@
 import Database = require("better-sqlite3");
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { Ring } from "../../lib/ring";
 import { Shipper, split } from "../../lib/store/shipper";
 import type { Shipment, Store } from "../../lib/store/store";
-import type { View } from "../../lib/topology/topology";
+import { viewOf, type View } from "../../lib/topology/topology";
 import { tempDir } from "../support/tmp";
 import { deferred, isSettled, sleep, waitFor, type Deferred } from "../support/wait";
 
@@ -14,11 +13,6 @@ after(() => {
 	for (const s of shippers) s.stop();
 	tmp.cleanup();
 });
-
-function viewOf(members: string[]): View {
-	const ring = Ring.of(members);
-	return { id: ring.id, ring, members: ring.members };
-}
 
 const AB = viewOf(["a", "b"]);
 const ALL_KEYS = Array.from({ length: 400 }, (_, i) => `key_${i + 1}`);

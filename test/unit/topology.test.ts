@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Ring } from "../../lib/ring";
 import { Topology, type TopologyParticipant, type TopologyState, type View } from "../../lib/topology/topology";
-import { deferred, isSettled, turns, waitFor, type Deferred } from "../support/wait";
+import { deferred, isSettled, sleep, turns, waitFor, type Deferred } from "../support/wait";
 
 interface Change {
 	from: TopologyState;
@@ -149,7 +149,7 @@ describe("Topology states", () => {
 		// b's done for {a,b} from an earlier time the cluster had these members (members flapped back).
 		h.topology.handoffDone("b", idOf(["a", "b"]));
 		h.topology.update(["a", "b"], ["a", "b"]);
-		await new Promise((resolve) => setTimeout(resolve, 50));
+		await sleep(50);
 		assert.equal(h.topology.state, "rehashing", "a stale announcement must not settle the view");
 		assert.deepEqual(h.topology.waitingFor(), ["b"]);
 		// The topology service asks b again while rehashing; its answer for the current view counts.
