@@ -20,14 +20,30 @@ import { ActorRuntime } from "../lib/actors/runtime";
 import type { ActorBehaviour, ActorSpec } from "../lib/actors/types";
 import { Store } from "../lib/store/store";
 import { viewOf } from "../lib/topology/topology";
-import { checkArgs, bytesPer, heapUsedAfterGc, log, numberArg, printJsonLine, printTable, requireGc, round, sleep, waitFor, watchGc, type Row } from "./support";
+import {
+	checkArgs,
+	bytesPer,
+	heapUsedAfterGc,
+	log,
+	numberArg,
+	printJsonLine,
+	printTable,
+	requireGc,
+	round,
+	sleep,
+	waitFor,
+	watchGc,
+	type Row,
+} from "./support";
 
-
-checkArgs(`npm run bench:actors [-- --actors N --seconds S]
+checkArgs(
+	`npm run bench:actors [-- --actors N --seconds S]
   --actors N    actors to spawn (default 1,000,000)
   --seconds S   how long every actor performs once a second (default 20)
 Prints heap bytes per actor against a Map of plain objects, spawn time,
-performs/s and scheduler lag, then one line of JSON.`, ["actors", "seconds"]);
+performs/s and scheduler lag, then one line of JSON.`,
+	["actors", "seconds"],
+);
 const ACTORS = Math.floor(numberArg("actors", 1_000_000));
 const SECONDS = numberArg("seconds", 20);
 const WARMUP_S = Math.min(2, SECONDS / 2);
@@ -247,12 +263,30 @@ async function main(): Promise<void> {
 
 		const rows: Row[] = [
 			{ figure: "baseline: bytes per Map entry {id, payload}", value: round(baselineBytes), unit: "B" },
-			{ figure: "bytes per idle actor (timeout 0)", value: round(idle.bytesPerActor), unit: "B", target: `≤ ${TARGET.bytesPerActor}`, pass: pass.bytesPerIdleActor },
-			{ figure: "bytes per scheduled actor (timeout 1000)", value: round(sched.bytesPerActor), unit: "B", target: `≤ ${TARGET.bytesPerActor}`, pass: pass.bytesPerScheduledActor },
+			{
+				figure: "bytes per idle actor (timeout 0)",
+				value: round(idle.bytesPerActor),
+				unit: "B",
+				target: `≤ ${TARGET.bytesPerActor}`,
+				pass: pass.bytesPerIdleActor,
+			},
+			{
+				figure: "bytes per scheduled actor (timeout 1000)",
+				value: round(sched.bytesPerActor),
+				unit: "B",
+				target: `≤ ${TARGET.bytesPerActor}`,
+				pass: pass.bytesPerScheduledActor,
+			},
 			{ figure: "ratio to baseline (idle)", value: round(idle.bytesPerActor / baselineBytes, 2), unit: "x" },
 			{ figure: "ratio to baseline (scheduled)", value: round(ratio, 2), unit: "x" },
 			{ figure: "spawn (idle, timeout 0)", value: round(idle.spawnMs), unit: "ms", target: `≤ ${TARGET.spawnMs}`, pass: idle.spawnMs <= TARGET.spawnMs },
-			{ figure: "spawn (scheduled, timeout 1000)", value: round(sched.spawnMs), unit: "ms", target: `≤ ${TARGET.spawnMs}`, pass: sched.spawnMs <= TARGET.spawnMs },
+			{
+				figure: "spawn (scheduled, timeout 1000)",
+				value: round(sched.spawnMs),
+				unit: "ms",
+				target: `≤ ${TARGET.spawnMs}`,
+				pass: sched.spawnMs <= TARGET.spawnMs,
+			},
 			{ figure: "longest event-loop block while spawning", value: round(Math.max(idle.maxBlockMs, sched.maxBlockMs)), unit: "ms" },
 			{
 				figure: `performs/s (after ${WARMUP_S} s warm-up)`,
@@ -260,10 +294,23 @@ async function main(): Promise<void> {
 				target: `≥ ${Math.round(TARGET.performsShare * expectedRate).toLocaleString("en-US")}`,
 				pass: pass.performsPerSec,
 			},
-			{ figure: "performs/s, slowest / fastest second", value: `${Math.round(figures.performsPerSecMin).toLocaleString("en-US")} / ${Math.round(figures.performsPerSecMax).toLocaleString("en-US")}` },
+			{
+				figure: "performs/s, slowest / fastest second",
+				value: `${Math.round(figures.performsPerSecMin).toLocaleString("en-US")} / ${Math.round(figures.performsPerSecMax).toLocaleString("en-US")}`,
+			},
 			{ figure: "scheduler lag p50 (takeLag)", value: figures.lagP50Ms >= LAG_CAP_MS ? `≥ ${LAG_CAP_MS}` : figures.lagP50Ms, unit: "ms" },
-			{ figure: "scheduler lag p99 (takeLag)", value: figures.lagP99Ms >= LAG_CAP_MS ? `≥ ${LAG_CAP_MS}` : figures.lagP99Ms, unit: "ms", target: `≤ ${TARGET.lagP99Ms}`, pass: pass.lagP99Ms },
-			{ figure: "event-loop delay p50 / p99 / max (beyond 10 ms)", value: `${round(figures.eventLoopDelayP50Ms)} / ${round(figures.eventLoopDelayP99Ms)} / ${round(figures.eventLoopDelayMaxMs)}`, unit: "ms" },
+			{
+				figure: "scheduler lag p99 (takeLag)",
+				value: figures.lagP99Ms >= LAG_CAP_MS ? `≥ ${LAG_CAP_MS}` : figures.lagP99Ms,
+				unit: "ms",
+				target: `≤ ${TARGET.lagP99Ms}`,
+				pass: pass.lagP99Ms,
+			},
+			{
+				figure: "event-loop delay p50 / p99 / max (beyond 10 ms)",
+				value: `${round(figures.eventLoopDelayP50Ms)} / ${round(figures.eventLoopDelayP99Ms)} / ${round(figures.eventLoopDelayMaxMs)}`,
+				unit: "ms",
+			},
 			{ figure: "GC pauses in the window: count / total / max", value: `${figures.gcCount} / ${round(figures.gcMs)} / ${round(figures.gcMaxMs)}`, unit: "ms" },
 			{ figure: "CPU of this process in the window", value: round(figures.cpuPercent), unit: "% of a core" },
 			{ figure: "bytes per scheduled actor after the run", value: round(bytesPer(sched.heapBefore, afterRun, ACTORS)), unit: "B" },
@@ -303,7 +350,12 @@ async function main(): Promise<void> {
 			node: process.version,
 			cpus: os.cpus().length,
 			loadAvg1: [round(load0, 2), round(os.loadavg()[0], 2)],
-			targets: { bytesPerActor: TARGET.bytesPerActor, spawnMs: TARGET.spawnMs, lagP99Ms: TARGET.lagP99Ms, performsPerSec: Math.round(TARGET.performsShare * expectedRate) },
+			targets: {
+				bytesPerActor: TARGET.bytesPerActor,
+				spawnMs: TARGET.spawnMs,
+				lagP99Ms: TARGET.lagP99Ms,
+				performsPerSec: Math.round(TARGET.performsShare * expectedRate),
+			},
 			pass,
 		});
 	} finally {

@@ -28,13 +28,15 @@ import { keyhiveNode } from "../services/keyhive";
 import { count } from "../services/worker.service";
 import { checkArgs, log, numberArg, percentile, printJsonLine, printTable, round, sleep, waitFor } from "./support";
 
-
-checkArgs(`npm run bench:ingest [-- --messages N --actors N --seconds S --rate R]
+checkArgs(
+	`npm run bench:ingest [-- --messages N --actors N --seconds S --rate R]
   --messages N  messages for the throughput runs (default 100,000)
   --actors N    actors live on the keyhive node (default 1,000,000)
   --seconds S   length of the steady-rate latency run (default 10)
   --rate R      messages per second in that run (default 2,000)
-Needs RabbitMQ (AMQP_URL, default amqp://guest:guest@127.0.0.1:5672).`, ["messages", "actors", "seconds", "rate"]);
+Needs RabbitMQ (AMQP_URL, default amqp://guest:guest@127.0.0.1:5672).`,
+	["messages", "actors", "seconds", "rate"],
+);
 const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 const MESSAGES = numberArg("messages", 100_000);
 const ACTORS = numberArg("actors", 1_000_000);
@@ -153,7 +155,16 @@ async function pipelineBaseline(connection: amqp.ChannelModel): Promise<number> 
 }
 
 async function startKeyhive(dir: string, queue: string, results: string): Promise<ServiceBroker> {
-	const config = readConfig({ ...process.env, NODEID: "bench", KEYHIVE_DATA_DIR: dir, KEYHIVE_ACTORS: String(ACTORS), KEYHIVE_QUEUE: queue, KEYHIVE_RESULTS_QUEUE: results, AMQP_URL, TRANSPORTER: "" });
+	const config = readConfig({
+		...process.env,
+		NODEID: "bench",
+		KEYHIVE_DATA_DIR: dir,
+		KEYHIVE_ACTORS: String(ACTORS),
+		KEYHIVE_QUEUE: queue,
+		KEYHIVE_RESULTS_QUEUE: results,
+		AMQP_URL,
+		TRANSPORTER: "",
+	});
 	const broker = new ServiceBroker({ ...brokerOptions(config), logger: false });
 	for (const name of ["store", "topology", "ingest"]) broker.loadService(path.join(__dirname, "..", "services", `${name}.service.ts`));
 	broker.createService(BenchWorker as unknown as ServiceSchema);

@@ -25,12 +25,14 @@ import { tempDir } from "../test/support/tmp";
 import { deleteQueues } from "../test/support/traffic";
 import { checkArgs, log, numberArg, printJsonLine, printTable, round, sleep } from "./support";
 
-
-checkArgs(`npm run bench:rebalance [-- --actors N --rows N --keys K]
+checkArgs(
+	`npm run bench:rebalance [-- --actors N --rows N --keys K]
   --actors N    actors over the cluster (default 1,000,000)
   --rows N      pending rows when the fourth node joins (default 100,000)
   --keys K      keys those rows are spread over (default 500)
-Needs NATS on 127.0.0.1:4222 and RabbitMQ; starts real node processes.`, ["actors", "rows", "keys"]);
+Needs NATS on 127.0.0.1:4222 and RabbitMQ; starts real node processes.`,
+	["actors", "rows", "keys"],
+);
 const ACTORS = numberArg("actors", 1_000_000);
 const ROWS = numberArg("rows", 100_000);
 const KEYS = numberArg("keys", 500);

@@ -152,10 +152,19 @@ function show(value: number | string): string {
 
 /** A readable table of figures with targets and pass/miss. */
 export function printTable(title: string, rows: readonly Row[], out: (line: string) => void = console.log): void {
-	const cells = rows.map((r) => [r.figure, `${show(r.value)}${r.unit ? ` ${r.unit}` : ""}`, r.target ?? "", r.pass === undefined ? "" : r.pass ? "pass" : "MISS"]);
+	const cells = rows.map((r) => [
+		r.figure,
+		`${show(r.value)}${r.unit ? ` ${r.unit}` : ""}`,
+		r.target ?? "",
+		r.pass === undefined ? "" : r.pass ? "pass" : "MISS",
+	]);
 	const head = ["figure", "value", "target", ""];
 	const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-	const line = (c: string[]) => c.map((s, i) => (i === 1 ? s.padStart(widths[i]) : s.padEnd(widths[i]))).join("  ").trimEnd();
+	const line = (c: string[]) =>
+		c
+			.map((s, i) => (i === 1 ? s.padStart(widths[i]) : s.padEnd(widths[i])))
+			.join("  ")
+			.trimEnd();
 	out("");
 	out(title);
 	out(line(head));

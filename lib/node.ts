@@ -152,7 +152,9 @@ export class KeyhiveNode {
 		const running = new Set(services);
 		const missing = NODE_SERVICES.filter((name) => !running.has(name));
 		if (missing.length > 0) {
-			throw new NodeWiringError(`keyhive node ${this.nodeID} cannot start without the ${missing.join(" and ")} service${missing.length > 1 ? "s" : ""} (load services/${missing[0]}.service.ts)`);
+			throw new NodeWiringError(
+				`keyhive node ${this.nodeID} cannot start without the ${missing.join(" and ")} service${missing.length > 1 ? "s" : ""} (load services/${missing[0]}.service.ts)`,
+			);
 		}
 	}
 

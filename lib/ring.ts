@@ -24,7 +24,10 @@ export class Ring {
 
 	private constructor(members: string[], points: number) {
 		this.members = members;
-		this.id = createHash("sha1").update(`${points}|${members.join("\n")}`).digest("hex").slice(0, 16);
+		this.id = createHash("sha1")
+			.update(`${points}|${members.join("\n")}`)
+			.digest("hex")
+			.slice(0, 16);
 		if (members.length === 0) {
 			this.hash = null;
 			return;

@@ -42,7 +42,13 @@ const IngestService = {
 				// Consuming means the inbox is declared; before that a publish would find no queue. A key taken from
 				// the routing key cannot travel this way: sent straight to the queue, every message's routing key is the queue's name.
 				if (source.kind === "header" && this.connection.isConnected && this.consumer.isConsuming) {
-					const published = await publishBatch(this.connection, node.config.queue, messages.map((m) => ({ key: m.key, payload: m.payload, id: m.id })), undefined, source.name);
+					const published = await publishBatch(
+						this.connection,
+						node.config.queue,
+						messages.map((m) => ({ key: m.key, payload: m.payload, id: m.id })),
+						undefined,
+						source.name,
+					);
 					return { via: "rabbitmq", published };
 				}
 				const result = node.store.append(messages);

@@ -13,7 +13,7 @@ export const HANDOFF_DONE_EVENT = "keyhive.handoff.done";
 const SHIP_TIMEOUT_MS = 30_000;
 
 export function configOf(broker: ServiceBroker): KeyhiveConfig {
-	return ((broker.options as { keyhive?: KeyhiveConfig }).keyhive) ?? readConfig();
+	return (broker.options as { keyhive?: KeyhiveConfig }).keyhive ?? readConfig();
 }
 
 /** Announcements to every node, shipments to the owner's store service. */

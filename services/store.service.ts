@@ -3,7 +3,17 @@
  */
 import type { Context, Service } from "moleculer";
 import { validateAppend } from "../lib/store/append";
-import { deadParams, type AppendParams, type AppendReply, type DeadListReply, type DeadParams, type DeadRequeueReply, type ReceiveParams, type ReceiveReply, type StoreStatsReply } from "../lib/contracts";
+import {
+	deadParams,
+	type AppendParams,
+	type AppendReply,
+	type DeadListReply,
+	type DeadParams,
+	type DeadRequeueReply,
+	type ReceiveParams,
+	type ReceiveReply,
+	type StoreStatsReply,
+} from "../lib/contracts";
 import { KeyhiveLifecycle, keyhiveNode } from "./keyhive";
 
 interface StoreThis extends Service {

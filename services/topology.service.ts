@@ -6,7 +6,15 @@
 import * as path from "path";
 import type { Context, Service, ServiceBroker } from "moleculer";
 import type { TopologyParticipant, TopologyState, View } from "../lib/topology/topology";
-import { whoisParams, type HandoffReply, type MembersReply, type TopologyStateReply, type ViewReply, type WhoisParams, type WhoisReply } from "../lib/contracts";
+import {
+	whoisParams,
+	type HandoffReply,
+	type MembersReply,
+	type TopologyStateReply,
+	type ViewReply,
+	type WhoisParams,
+	type WhoisReply,
+} from "../lib/contracts";
 import { METRICS } from "../lib/metrics";
 import { HANDOFF_DONE_EVENT, KeyhiveLifecycle, keyhiveNode } from "./keyhive";
 
@@ -30,7 +38,7 @@ interface TopologyThis extends Service {
 
 /** Listener modules from moleculer.config.ts (`keyhive` options → `listeners`), paths relative to the working directory. */
 function loadListeners(broker: ServiceBroker): TopologyParticipant[] {
-	const names = ((broker.options as { keyhiveListeners?: (string | TopologyParticipant)[] }).keyhiveListeners) ?? [];
+	const names = (broker.options as { keyhiveListeners?: (string | TopologyParticipant)[] }).keyhiveListeners ?? [];
 	return names.map((entry) => {
 		if (typeof entry !== "string") return entry;
 		const loaded = require(path.resolve(entry));
@@ -139,7 +147,8 @@ const TopologyService = {
 					.map((s) => s.nodeID),
 			);
 			await Promise.all(
-				t.waitingFor()
+				t
+					.waitingFor()
 					.filter((id) => id !== this.broker.nodeID && answering.has(id))
 					.map(async (nodeID) => {
 						try {

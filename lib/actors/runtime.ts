@@ -101,7 +101,10 @@ export class ActorRuntime implements TopologyParticipant, ActivationHost {
 	private readonly actors = new Map<string, Actor>();
 	private readonly mailboxes = new Mailboxes<Actor>();
 	private readonly wheel: TimerWheel<Actor>;
-	private readonly ready = new ReadyQueue(() => this.active, (actor, now) => this.run(actor, now));
+	private readonly ready = new ReadyQueue(
+		() => this.active,
+		(actor, now) => this.run(actor, now),
+	);
 	private readonly inflight = new InflightPerforms<Actor>();
 	private readonly commits: CommitBatcher;
 	private readonly results = new ResultWaiters();
@@ -155,10 +158,7 @@ export class ActorRuntime implements TopologyParticipant, ActivationHost {
 	/** Starts the wheel; actors arrive with the first settled view. */
 	start(): void {
 		if (this.timers.length > 0) return;
-		this.timers = [
-			setInterval(() => this.tick(), this.wheel.tickMs),
-			setInterval(() => this.markOverduePerforms(), Math.min(1000, this.performTimeoutMs)),
-		];
+		this.timers = [setInterval(() => this.tick(), this.wheel.tickMs), setInterval(() => this.markOverduePerforms(), Math.min(1000, this.performTimeoutMs))];
 	}
 
 	// ---- topology participant -------------------------------------------

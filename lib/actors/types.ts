@@ -26,13 +26,7 @@ export interface ActorMessage {
  * as in ActorSpec.timeout and the `actorTimeout` setting, timeout is the periodic
  * perform interval in ms, not a time limit (that is KEYHIVE_PERFORM_TIMEOUT_MS).
  */
-export type PerformResult =
-	| { ok: unknown }
-	| { replace: unknown; id?: string }
-	| { timeout: number; result?: unknown }
-	| "halt"
-	| undefined
-	| void;
+export type PerformResult = { ok: unknown } | { replace: unknown; id?: string } | { timeout: number; result?: unknown } | "halt" | undefined | void;
 
 export interface PerformContext {
 	/** nodeID of the node performing. */

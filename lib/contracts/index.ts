@@ -26,9 +26,8 @@ export type ParamsOf<A extends ActionName> = KeyhiveActions[A]["params"];
 export type ReplyOf<A extends ActionName> = KeyhiveActions[A]["reply"];
 
 /** Params and calling options; params may be left out where the action takes none. */
-type CallArgs<A extends ActionName> = NoParams extends ParamsOf<A>
-	? [params?: ParamsOf<A>, opts?: CallingOptions]
-	: [params: ParamsOf<A>, opts?: CallingOptions];
+type CallArgs<A extends ActionName> =
+	NoParams extends ParamsOf<A> ? [params?: ParamsOf<A>, opts?: CallingOptions] : [params: ParamsOf<A>, opts?: CallingOptions];
 
 /** Whatever calls actions: a ServiceBroker or a Context. */
 export interface ActionCaller {
@@ -39,4 +38,3 @@ export interface ActionCaller {
 export function callAction<A extends ActionName>(caller: ActionCaller, action: A, ...[params, opts]: CallArgs<A>): Promise<ReplyOf<A>> {
 	return caller.call(action, params ?? {}, opts) as Promise<ReplyOf<A>>;
 }
-

@@ -18,8 +18,7 @@ import { type AmqpConnection, type Logger, reasonOf } from "./connection";
 import { type RejectReason, validateDelivery, type ValidationRules } from "./validate";
 import { failpoint } from "../failpoint";
 
-export type InboxSettings = ValidationRules &
-	Pick<KeyhiveConfig, "queue" | "prefetch" | "batchSize" | "batchMs" | "highWater" | "lowWater">;
+export type InboxSettings = ValidationRules & Pick<KeyhiveConfig, "queue" | "prefetch" | "batchSize" | "batchMs" | "highWater" | "lowWater">;
 
 /** How often pendingCount is polled while back pressure holds deliveries. */
 const PRESSURE_POLL_MS = 50;
@@ -335,21 +334,16 @@ class DeclarationConflict extends Error {}
 async function declareInbox(channel: ConfirmChannel, queue: string): Promise<void> {
 	const exchange = deadLetterExchangeOf(queue);
 	const dead = deadLetterQueueOf(queue);
-	await declare(
-		`exchange "${exchange}" (fanout, durable)`,
-		`rabbitmqadmin delete exchange name=${exchange}`,
-		() => channel.assertExchange(exchange, "fanout", { durable: true }),
+	await declare(`exchange "${exchange}" (fanout, durable)`, `rabbitmqadmin delete exchange name=${exchange}`, () =>
+		channel.assertExchange(exchange, "fanout", { durable: true }),
 	);
 	await declare(`queue "${dead}" (durable)`, `rabbitmqctl delete_queue ${dead}`, () => channel.assertQueue(dead, { durable: true }));
 	await channel.bindQueue(dead, exchange, "");
-	await declare(
-		`queue "${queue}" (durable, x-single-active-consumer: true, x-dead-letter-exchange: "${exchange}")`,
-		`rabbitmqctl delete_queue ${queue}`,
-		() =>
-			channel.assertQueue(queue, {
-				durable: true,
-				arguments: { "x-single-active-consumer": true, "x-dead-letter-exchange": exchange },
-			}),
+	await declare(`queue "${queue}" (durable, x-single-active-consumer: true, x-dead-letter-exchange: "${exchange}")`, `rabbitmqctl delete_queue ${queue}`, () =>
+		channel.assertQueue(queue, {
+			durable: true,
+			arguments: { "x-single-active-consumer": true, "x-dead-letter-exchange": exchange },
+		}),
 	);
 }
 

@@ -171,7 +171,9 @@ export class OutboxRelay {
 		} catch (err) {
 			this.done = seqs.concat(this.done);
 			if (!this.deleteFailing) {
-				this.logger.error(`could not delete ${seqs.length} confirmed results from the outbox (${reasonOf(err)}); trying again every ${DELETE_RETRY_MS / 1000} s`);
+				this.logger.error(
+					`could not delete ${seqs.length} confirmed results from the outbox (${reasonOf(err)}); trying again every ${DELETE_RETRY_MS / 1000} s`,
+				);
 			}
 			this.deleteFailing = true;
 			setTimeout(() => this.deleteDone(), DELETE_RETRY_MS);

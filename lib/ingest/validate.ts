@@ -8,20 +8,11 @@ import type { KeyhiveConfig } from "../config";
 import type { Headers, NewMessage } from "../store/store";
 
 /** Stable, machine-readable reasons; they travel in the dead letter's `x-keyhive-reason` header. */
-export type RejectReason =
-	| "missing-key"
-	| "empty-key"
-	| "key-too-long"
-	| "body-too-large"
-	| "headers-too-large"
-	| "undecodable-payload";
+export type RejectReason = "missing-key" | "empty-key" | "key-too-long" | "body-too-large" | "headers-too-large" | "undecodable-payload";
 
 export type Validation = { message: NewMessage } | { reason: RejectReason };
 
-export type ValidationRules = Pick<
-	KeyhiveConfig,
-	"keySource" | "maxKeyLength" | "maxBodyBytes" | "maxHeaderBytes" | "payloadFormat"
->;
+export type ValidationRules = Pick<KeyhiveConfig, "keySource" | "maxKeyLength" | "maxBodyBytes" | "maxHeaderBytes" | "payloadFormat">;
 
 type AmqpHeaders = Record<string, unknown>;
 

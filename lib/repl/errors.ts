@@ -39,7 +39,12 @@ export function describeCallError(err: unknown, action: string, nodeID?: string)
 		case "REQUEST_TIMEOUT":
 			return new ReplError(`${action} timed out${where}`, "timeout");
 		case "VALIDATION_ERROR": {
-			const details = Array.isArray(e.data) ? e.data.map((d: { message?: string }) => d.message).filter(Boolean).join("; ") : "";
+			const details = Array.isArray(e.data)
+				? e.data
+						.map((d: { message?: string }) => d.message)
+						.filter(Boolean)
+						.join("; ")
+				: "";
 			return new ReplError(`${action} refused the parameters${details ? `: ${details}` : ""}`, "invalid");
 		}
 		default:

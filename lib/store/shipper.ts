@@ -242,11 +242,18 @@ export function split(shipment: Shipment, maxRows: number, maxBytes: number): Sh
 	for (const actor of shipment.actors) add(byteSize(actor.id) + byteSize(JSON.stringify(actor.payload ?? null)) + 16, (p) => p.actors.push(actor));
 	for (const id of shipment.processed) add(byteSize(id.id) + byteSize(id.key) + 16, (p) => p.processed.push(id));
 	for (const message of shipment.messages) {
-		const size = byteSize(message.payload) + (message.headers ? byteSize(JSON.stringify(message.headers)) : 0) + byteSize(message.key) + byteSize(message.id) + 32;
+		const size =
+			byteSize(message.payload) + (message.headers ? byteSize(JSON.stringify(message.headers)) : 0) + byteSize(message.key) + byteSize(message.id) + 32;
 		add(size, (p) => p.messages.push(message));
 	}
 	for (const dead of shipment.dead ?? []) {
-		const size = byteSize(dead.payload) + (dead.headers ? byteSize(JSON.stringify(dead.headers)) : 0) + byteSize(dead.key) + byteSize(dead.id) + byteSize(dead.reason) + 48;
+		const size =
+			byteSize(dead.payload) +
+			(dead.headers ? byteSize(JSON.stringify(dead.headers)) : 0) +
+			byteSize(dead.key) +
+			byteSize(dead.id) +
+			byteSize(dead.reason) +
+			48;
 		add(size, (p) => p.dead.push(dead));
 	}
 	for (const result of shipment.outbox ?? []) {

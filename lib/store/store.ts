@@ -232,36 +232,28 @@ export class Store {
 				`INSERT INTO dead (id, key, stamp, payload, headers, received_at, attempts, reason, died_at)
 				 SELECT id, key, stamp, payload, headers, received_at, attempts + 1, ?, ? FROM messages WHERE seq = ?`,
 			),
-			upsertActor: db.prepare(
-				"INSERT OR REPLACE INTO actors (id, payload, timeout, deleted) VALUES (?, ?, ?, ?)",
-			),
+			upsertActor: db.prepare("INSERT OR REPLACE INTO actors (id, payload, timeout, deleted) VALUES (?, ?, ?, ?)"),
 			deleteActor: db.prepare("DELETE FROM actors WHERE id = ?"),
 			actor: db.prepare("SELECT id, payload, timeout, deleted FROM actors WHERE id = ?"),
 			allActors: db.prepare("SELECT id, payload, timeout, deleted FROM actors"),
-			insertOutbox: db.prepare(
-				"INSERT INTO outbox (uid, key, body, headers, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(uid) DO NOTHING",
-			),
+			insertOutbox: db.prepare("INSERT INTO outbox (uid, key, body, headers, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(uid) DO NOTHING"),
 			outboxBatch: db.prepare("SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"),
 			outboxCount: db.prepare("SELECT count(*) AS n FROM outbox").pluck(),
 			deleteOutbox: db.prepare("DELETE FROM outbox WHERE seq = ?"),
 			deleteOutboxByUid: db.prepare("DELETE FROM outbox WHERE uid = ?"),
 			scan: db.prepare("SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?"),
-			messagesOfKeys: db.prepare(
-				"SELECT * FROM messages WHERE key IN (SELECT value FROM json_each(?)) ORDER BY key, stamp",
-			),
+			messagesOfKeys: db.prepare("SELECT * FROM messages WHERE key IN (SELECT value FROM json_each(?)) ORDER BY key, stamp"),
 			messagesOfKey: db.prepare("SELECT * FROM messages WHERE key = ? ORDER BY stamp"),
-			actorsOfKeys: db.prepare(
-				"SELECT id, payload, timeout, deleted FROM actors WHERE id IN (SELECT value FROM json_each(?))",
-			),
-			processedOfKeys: db.prepare(
-				"SELECT id, key, at FROM processed WHERE key IN (SELECT value FROM json_each(?))",
-			),
+			actorsOfKeys: db.prepare("SELECT id, payload, timeout, deleted FROM actors WHERE id IN (SELECT value FROM json_each(?))"),
+			processedOfKeys: db.prepare("SELECT id, key, at FROM processed WHERE key IN (SELECT value FROM json_each(?))"),
 			outboxOfKeys: db.prepare("SELECT * FROM outbox WHERE key IN (SELECT value FROM json_each(?)) ORDER BY seq"),
 			deadOfKeys: db.prepare("SELECT * FROM dead WHERE key IN (SELECT value FROM json_each(?)) ORDER BY seq"),
-			keysHeld: db.prepare(
-				`SELECT key FROM messages UNION SELECT id FROM actors UNION SELECT key FROM processed
+			keysHeld: db
+				.prepare(
+					`SELECT key FROM messages UNION SELECT id FROM actors UNION SELECT key FROM processed
 				 UNION SELECT key FROM outbox UNION SELECT key FROM dead`,
-			).pluck(),
+				)
+				.pluck(),
 			pruneProcessed: db.prepare("DELETE FROM processed WHERE at < ?"),
 			deadCount: db.prepare("SELECT count(*) AS n FROM dead").pluck(),
 			deadList: db.prepare("SELECT * FROM dead ORDER BY seq LIMIT ?"),

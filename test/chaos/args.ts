@@ -51,7 +51,17 @@ function number(name: string, raw: string | undefined, min: number, max: number,
 }
 
 export function parseArgs(argv: string[]): SoakArgs {
-	const args: SoakArgs = { nodes: NaN, minutes: NaN, seed: undefined, rate: 300, keys: 500, actors: 20_000, kinds: [...ACTION_KINDS], keep: false, help: false };
+	const args: SoakArgs = {
+		nodes: NaN,
+		minutes: NaN,
+		seed: undefined,
+		rate: 300,
+		keys: 500,
+		actors: 20_000,
+		kinds: [...ACTION_KINDS],
+		keep: false,
+		help: false,
+	};
 	const seen = new Set<string>();
 	for (let i = 0; i < argv.length; i++) {
 		let arg = argv[i];

@@ -60,7 +60,11 @@ export function evaluate(input: EvaluationInput): Evaluation {
 	const keys = new Set(input.published.map((m) => m.key));
 	const exempt = [...input.crashed].filter((k) => keys.has(k)).length;
 	const rows: CheckRow[] = [
-		{ name: "no id lost", status: pass(verdict.missing.length === 0), detail: `${verdict.missing.length} of ${verdict.published} missing${few(verdict.missing)}` },
+		{
+			name: "no id lost",
+			status: pass(verdict.missing.length === 0),
+			detail: `${verdict.missing.length} of ${verdict.published} missing${few(verdict.missing)}`,
+		},
 		{
 			name: "no id performed twice",
 			status: pass(twice.length === 0),
@@ -74,12 +78,19 @@ export function evaluate(input: EvaluationInput): Evaluation {
 		// verify() checks counts only while nothing is missing (a lost id shifts every later count).
 		verdict.missing.length > 0
 			? { name: "counts per key", status: "SKIP", detail: "not checked: ids are missing" }
-			: { name: "counts per key", status: pass(verdict.badCounts.length === 0), detail: `${verdict.badCounts.length} keys whose counts are not 1..n${few(verdict.badCounts)}` },
+			: {
+					name: "counts per key",
+					status: pass(verdict.badCounts.length === 0),
+					detail: `${verdict.badCounts.length} keys whose counts are not 1..n${few(verdict.badCounts)}`,
+				},
 		{ name: "no unexpected ids", status: pass(verdict.unexpected.length === 0), detail: `${verdict.unexpected.length}${few(verdict.unexpected)}` },
 		{
 			name: "no key on two nodes at once",
 			status: pass(overlaps.length === 0),
-			detail: `${overlaps.length} overlapping pairs in ${input.performs.length} performs${few(overlaps.map(([a, b]) => `${a.key} ${a.node}/${b.node}`), 3)}`,
+			detail: `${overlaps.length} overlapping pairs in ${input.performs.length} performs${few(
+				overlaps.map(([a, b]) => `${a.key} ${a.node}/${b.node}`),
+				3,
+			)}`,
 		},
 		{
 			name: "perform log ≤ one perform per id",
@@ -87,7 +98,8 @@ export function evaluate(input: EvaluationInput): Evaluation {
 			detail: `${loggedMessages} message performs logged for ${verdict.published} ids published (${performedIds} with a result)`,
 		},
 	];
-	if (!isClean(verdict) && rows.every((r) => r.status !== "FAIL")) rows.push({ name: "verify() clean", status: pass(false), detail: "verify() reports a violation the rows above do not show" });
+	if (!isClean(verdict) && rows.every((r) => r.status !== "FAIL"))
+		rows.push({ name: "verify() clean", status: pass(false), detail: "verify() reports a violation the rows above do not show" });
 	return { verdict, multiNode, overlaps, performedIds, loggedMessages, rows };
 }
 

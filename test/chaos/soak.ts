@@ -100,7 +100,9 @@ async function main(): Promise<number> {
 		clock.log(`load started; chaos until ${clock.stamp(chaosEnd).slice(1, -1)}`);
 		progress = setInterval(() => {
 			const published = cluster.published.length;
-			clock.log(`load: published ${published}, performed ${cluster.performedCount()} (${cluster.results.results.length} result lines); running ${cluster.running().join(" ")}`);
+			clock.log(
+				`load: published ${published}, performed ${cluster.performedCount()} (${cluster.results.results.length} result lines); running ${cluster.running().join(" ")}`,
+			);
 		}, PROGRESS_EVERY_MS);
 
 		const plan = new ChaosPlan(new Prng(seed), { initialNodes: args.nodes, kinds: args.kinds });
@@ -117,7 +119,9 @@ async function main(): Promise<number> {
 			} else if (action.kind === "scale-in" && outcome.leftBehind === null) {
 				leftBehind.push(`${action.target}: store unreadable after the leave`);
 			}
-			clock.log(`#${action.seq} ${action.kind} ${action.target} (began ${clock.stamp(at).slice(1, -1)}): ${outcome.detail} → running ${action.after.join(" ")}`);
+			clock.log(
+				`#${action.seq} ${action.kind} ${action.target} (began ${clock.stamp(at).slice(1, -1)}): ${outcome.detail} → running ${action.after.join(" ")}`,
+			);
 			if (!outcome.ok) {
 				liveness.push(`#${action.seq} ${action.kind} ${action.target}`);
 				break;
@@ -149,7 +153,9 @@ async function main(): Promise<number> {
 			}
 			if (doneDraining || aborting) break;
 			if (Date.now() > drainDeadline || Date.now() - lastChange > DRAIN_STALL_MS) {
-				clock.log(`drain: giving up after ${seconds(Date.now() - t)} (${Date.now() > drainDeadline ? "deadline" : `no new result for ${seconds(DRAIN_STALL_MS)}`})`);
+				clock.log(
+					`drain: giving up after ${seconds(Date.now() - t)} (${Date.now() > drainDeadline ? "deadline" : `no new result for ${seconds(DRAIN_STALL_MS)}`})`,
+				);
 				break;
 			}
 			await sleep(250);
@@ -182,7 +188,12 @@ async function main(): Promise<number> {
 
 		console.log("");
 		console.log(`chaos soak summary (seed ${seed}, ${args.nodes} nodes, ${args.minutes} min, ${seconds(clock.elapsed())} in all)`);
-		console.log(table(["action", "done"], ACTION_KINDS.map((k) => [k, String(done[k])])));
+		console.log(
+			table(
+				["action", "done"],
+				ACTION_KINDS.map((k) => [k, String(done[k])]),
+			),
+		);
 		console.log("");
 		const v = evaluation.verdict;
 		console.log(
@@ -190,7 +201,12 @@ async function main(): Promise<number> {
 				`${v.results} result lines, ${v.republished} republished, ${input.performs.length} performs logged`,
 		);
 		console.log("");
-		console.log(table(["check", "result", "detail"], rows.map((r) => [r.name, r.status, r.detail])));
+		console.log(
+			table(
+				["check", "result", "detail"],
+				rows.map((r) => [r.name, r.status, r.detail]),
+			),
+		);
 		if (failed) {
 			const lines = traces(input, evaluation);
 			if (lines.length > 0) console.log(`\ntraces (n@node per message in publish order):\n${lines.join("\n")}`);

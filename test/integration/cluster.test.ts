@@ -17,7 +17,6 @@ import { tempDir } from "../support/tmp";
 import { sleep, waitFor } from "../support/wait";
 import { isClean, summary, trace, verify, type PublishedMessage } from "../support/verify";
 
-
 describe("a cluster under change", () => {
 	const cluster = new TestCluster();
 	before(() => cluster.open());
@@ -57,7 +56,9 @@ describe("a cluster under change", () => {
 				throw new Error(`${(err as Error).message}\n${summary(verify(producer.published, cluster.results.results, crashed))}\n${cluster.logs()}`);
 			});
 			const verdict = verify(producer.published, cluster.results.results, crashed);
-			const traces = [...verdict.badCounts, ...verdict.outOfOrder].slice(0, 3).map((k) => `${k}${crashed.has(k) ? " (crashed)" : ""}: ${trace(producer.published, cluster.results.results, k)}`);
+			const traces = [...verdict.badCounts, ...verdict.outOfOrder]
+				.slice(0, 3)
+				.map((k) => `${k}${crashed.has(k) ? " (crashed)" : ""}: ${trace(producer.published, cluster.results.results, k)}`);
 			assert.ok(isClean(verdict), `${summary(verdict)}\n${traces.join("\n")}\n${cluster.logs()}`);
 			assert.ok(published > 4000, `a real load flowed (${published} messages)`);
 			const performs = cluster.performOverlaps();
@@ -178,7 +179,10 @@ describe("the transporter going away and coming back", () => {
 			// Heartbeats time out within 2 × 2 s: from then until NATS is back, neither node may perform anything.
 			const quiet = log.filter((r) => r.start > killedAt + 6000 && r.start < restartedAt && r.messages > 0);
 			assert.deepEqual(quiet, [], "no perform while each node saw only itself");
-			assert.ok(log.some((r) => r.start > restartedAt), "performing again after NATS came back");
+			assert.ok(
+				log.some((r) => r.start > restartedAt),
+				"performing again after NATS came back",
+			);
 			assert.deepEqual(findOverlaps(log), [], "no key on two nodes at once");
 		} finally {
 			await producer.close();

@@ -123,10 +123,11 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		f.helper.channel.sendToQueue(f.queue, Buffer.from("{}"), { messageId: goodIds[0], headers: { key: "key_1" } });
 		f.helper.channel.sendToQueue(f.queue, Buffer.from('{"anonymous":true}'), { headers: { key: "key_2" } });
 
-		await waitFor(
-			() => f.consumer.ingested === goodIds.length + 1 && f.consumer.deadLettered === badById.size && f.consumer.duplicates === 1,
-			{ message: "every delivery to be stored, dead-lettered or dropped as a duplicate", timeoutMs: 15_000, detail: () => `ingested ${f.consumer.ingested}, dead ${f.consumer.deadLettered}, duplicates ${f.consumer.duplicates}` },
-		);
+		await waitFor(() => f.consumer.ingested === goodIds.length + 1 && f.consumer.deadLettered === badById.size && f.consumer.duplicates === 1, {
+			message: "every delivery to be stored, dead-lettered or dropped as a duplicate",
+			timeoutMs: 15_000,
+			detail: () => `ingested ${f.consumer.ingested}, dead ${f.consumer.deadLettered}, duplicates ${f.consumer.duplicates}`,
+		});
 
 		const stored = f.store.scan(0, 1000);
 		const storedIds = stored.map((m) => m.id);
@@ -168,10 +169,11 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 			await waitFor(() => !f.consumer.isConsuming || f.store.processedCount >= total, { message: "the consumer to notice", timeoutMs: 15_000 });
 			await waitFor(() => f.consumer.isConsuming, { message: "the consumer to consume again", timeoutMs: 10_000 });
 		}
-		await waitFor(
-			() => f.store.processedCount === total && f.store.pendingCount === 0,
-			{ message: "every message to be processed", timeoutMs: 30_000, detail: () => `processed ${f.store.processedCount}, pending ${f.store.pendingCount}, ingested ${f.consumer.ingested}` },
-		);
+		await waitFor(() => f.store.processedCount === total && f.store.pendingCount === 0, {
+			message: "every message to be processed",
+			timeoutMs: 30_000,
+			detail: () => `processed ${f.store.processedCount}, pending ${f.store.pendingCount}, ingested ${f.consumer.ingested}`,
+		});
 
 		const held = idsHeld(f.store);
 		assert.equal(held.pending.length, 0);
@@ -194,11 +196,14 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		await publishBatch(f.producer, f.queue, messages(total, 10));
 
 		// Held: the prefetch window is full of unacked deliveries and nothing more is committed.
-		await waitFor(async () => {
-			if (!f.consumer.backpressured) return false;
-			const { messageCount: ready } = await f.helper.channel.checkQueue(f.queue);
-			return ready === total - f.store.pendingCount - f.config.prefetch;
-		}, { message: "the consumer to hold a full prefetch window", timeoutMs: 15_000 });
+		await waitFor(
+			async () => {
+				if (!f.consumer.backpressured) return false;
+				const { messageCount: ready } = await f.helper.channel.checkQueue(f.queue);
+				return ready === total - f.store.pendingCount - f.config.prefetch;
+			},
+			{ message: "the consumer to hold a full prefetch window", timeoutMs: 15_000 },
+		);
 		const pending = f.store.pendingCount;
 		assert.ok(pending > f.config.highWater && pending <= f.config.highWater + f.config.batchSize, `pending ${pending} stopped near high water`);
 		assert.ok(f.consumer.paused);
@@ -208,7 +213,11 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 
 		const processing = startProcessing(f.store, f.consumer, 100);
 		t.after(() => processing.stop());
-		await waitFor(() => f.store.processedCount === total, { message: "every message to arrive", timeoutMs: 15_000, detail: () => `processed ${f.store.processedCount}` });
+		await waitFor(() => f.store.processedCount === total, {
+			message: "every message to arrive",
+			timeoutMs: 15_000,
+			detail: () => `processed ${f.store.processedCount}`,
+		});
 		await waitFor(() => !f.consumer.backpressured, { message: "back pressure to lift", timeoutMs: 15_000 });
 		assert.equal(f.consumer.ingested, total);
 		assert.ok(f.logger.at("info").some((l) => l.includes("holding deliveries")));
@@ -223,10 +232,16 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		assert.ok(f.consumer.paused);
 		await publishBatch(f.producer, f.queue, messages(10, 3, "later"));
 		// Delivered to the stopped consumer (none ready in the queue) but neither stored nor acked.
-		await waitFor(async () => (await f.helper.channel.checkQueue(f.queue)).messageCount === 0, { message: "the later messages to be delivered", timeoutMs: 15_000 });
+		await waitFor(async () => (await f.helper.channel.checkQueue(f.queue)).messageCount === 0, {
+			message: "the later messages to be delivered",
+			timeoutMs: 15_000,
+		});
 		assert.equal(f.consumer.ingested, 30);
 		await f.consumer.close();
-		await waitFor(async () => (await f.helper.channel.checkQueue(f.queue)).messageCount === 10, { message: "the held messages to be requeued", timeoutMs: 15_000 });
+		await waitFor(async () => (await f.helper.channel.checkQueue(f.queue)).messageCount === 10, {
+			message: "the held messages to be requeued",
+			timeoutMs: 15_000,
+		});
 		assert.equal(f.store.pendingCount, 30);
 	});
 
@@ -255,7 +270,11 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		assert.equal((await f.helper.channel.checkQueue(f.queue)).messageCount, 0, "every message acked once stored");
 		for (let k = 0; k < keys; k++) {
 			const expected = [...messages(100, keys, "before"), ...messages(400, keys, "during")].filter((m) => m.key === `key_${k}`).map((m) => m.id);
-			assert.deepEqual(f.store.messagesOf(`key_${k}`).map((r) => r.id), expected, `key_${k} in publish order`);
+			assert.deepEqual(
+				f.store.messagesOf(`key_${k}`).map((r) => r.id),
+				expected,
+				`key_${k} in publish order`,
+			);
 		}
 	});
 
@@ -339,7 +358,10 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		assert.equal(store.outboxCount, 0);
 		const first = await drainQueue(helper.channel, resultsQueue);
 		assert.equal(first.length, 21);
-		assert.deepEqual(first.slice(0, 20).map((m) => m.properties.messageId), results(0, 20).map((r) => r.headers[RESULT_ID_HEADER]));
+		assert.deepEqual(
+			first.slice(0, 20).map((m) => m.properties.messageId),
+			results(0, 20).map((r) => r.headers[RESULT_ID_HEADER]),
+		);
 		assert.equal(first[20].properties.messageId, undefined, "an entry without a result id gets no messageId");
 		for (const m of first) {
 			assert.equal(m.properties.contentType, "application/json");
@@ -376,7 +398,10 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 		store.commit({ outbox: Array.from({ length: 10 }, (_, i) => ({ key: `key_${i}`, body: JSON.stringify({ id: `r-${i}` }) })) });
 		connection.start();
 		relay.start();
-		await waitFor(() => logger.at("error").some((l) => l.includes("confirmed results from the outbox")), { message: "the failed delete to be said", timeoutMs: 15_000 });
+		await waitFor(() => logger.at("error").some((l) => l.includes("confirmed results from the outbox")), {
+			message: "the failed delete to be said",
+			timeoutMs: 15_000,
+		});
 		await new Promise((resolve) => setTimeout(resolve, 1500));
 		assert.equal(logger.at("error").length, 1, "said once");
 		assert.equal(store.outboxCount, 10);
@@ -430,7 +455,9 @@ describe("a graceful leave while RabbitMQ is out of reach for the leaving node",
 		staying.start();
 		await waitForReady(broker, [a, b], [a, b]);
 		const ring = Ring.of([a, b]);
-		const keys = Array.from({ length: 1000 }, (_, i) => `key_${i + 1}`).filter((key) => ring.ownerOf(key) === a).slice(0, 50);
+		const keys = Array.from({ length: 1000 }, (_, i) => `key_${i + 1}`)
+			.filter((key) => ring.ownerOf(key) === a)
+			.slice(0, 50);
 		const sent = Array.from({ length: 200 }, (_, i) => ({ id: `r-${i}`, key: keys[i % keys.length], payload: "x" }));
 		await broker.call("store.append", { messages: sent }, { nodeID: a });
 		await waitFor(
@@ -449,7 +476,11 @@ describe("a graceful leave while RabbitMQ is out of reach for the leaving node",
 				for (const m of await drainQueue(helper.channel, env.KEYHIVE_RESULTS_QUEUE)) results.push((JSON.parse(m.content.toString()) as { id: string }).id);
 				return results.length >= sent.length;
 			},
-			{ message: "the leaving node's results published by the node that stays", timeoutMs: 20_000, detail: () => `${results.length} of ${sent.length} results` },
+			{
+				message: "the leaving node's results published by the node that stays",
+				timeoutMs: 20_000,
+				detail: () => `${results.length} of ${sent.length} results`,
+			},
 		);
 		await sleep(500);
 		for (const m of await drainQueue(helper.channel, env.KEYHIVE_RESULTS_QUEUE)) results.push((JSON.parse(m.content.toString()) as { id: string }).id);

@@ -46,11 +46,14 @@ describe("metrics", () => {
 	});
 
 	it("exports every metric README lists, and processed follows the work done", async () => {
-		await broker.call("store.append", { messages: Array.from({ length: 50 }, (_, i) => ({ key: `key_${i % 5 + 1}`, payload: "x" })) });
-		const text = await waitFor(async () => {
-			const t = await scrape(port);
-			return metricValue(t, "keyhive.messages.processed") === 50 ? t : null;
-		}, { timeoutMs: 10_000, message: "processed = 50 on /metrics" });
+		await broker.call("store.append", { messages: Array.from({ length: 50 }, (_, i) => ({ key: `key_${(i % 5) + 1}`, payload: "x" })) });
+		const text = await waitFor(
+			async () => {
+				const t = await scrape(port);
+				return metricValue(t, "keyhive.messages.processed") === 50 ? t : null;
+			},
+			{ timeoutMs: 10_000, message: "processed = 50 on /metrics" },
+		);
 		for (const metric of METRICS) assert.ok(text.includes(`${prometheusName(metric.name)}{`), `${metric.name} is exported`);
 		assert.equal(metricValue(text, "keyhive.messages.appended"), 50);
 		assert.equal(metricValue(text, "keyhive.rows.pending"), 0);

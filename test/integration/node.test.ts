@@ -180,7 +180,10 @@ async function runReplAndLeave(wayOut: WayOut): Promise<{ code: number | null; o
 			await waitFor(() => /→ stopping/.test(output), { timeoutMs: 10_000, message: "the node to start leaving", detail: () => output });
 			process.kill(-child.pid!, wayOut.signal);
 		}
-		const code = await Promise.race([exited, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still running 60 s later:\n${output}`)), 60_000))]);
+		const code = await Promise.race([
+			exited,
+			new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still running 60 s later:\n${output}`)), 60_000)),
+		]);
 		await waitFor(() => !groupAlive(child.pid!), { timeoutMs: 10_000, message: "the node process to be gone" });
 		return { code, output };
 	} finally {

@@ -117,11 +117,14 @@ describe("REPL commands against a real broker", () => {
 		} as BrokerOptions);
 		for (const file of SERVICES) broker.loadService(file);
 		await broker.start();
-		await waitFor(async () => {
-			const state = await callAction(broker, "topology.state");
-			const status = await callAction(broker, "ingest.status");
-			return state.state === "ready" && status.connected && status.consuming;
-		}, { message: "the node to be ready and consuming its RabbitMQ inbox", timeoutMs: 15_000 });
+		await waitFor(
+			async () => {
+				const state = await callAction(broker, "topology.state");
+				const status = await callAction(broker, "ingest.status");
+				return state.state === "ready" && status.connected && status.consuming;
+			},
+			{ message: "the node to be ready and consuming its RabbitMQ inbox", timeoutMs: 15_000 },
+		);
 	});
 
 	after(async () => {
@@ -135,7 +138,10 @@ describe("REPL commands against a real broker", () => {
 	it("publish reaches the actor, and actor shows its count", async () => {
 		const out = await run(publishCommand, broker, { key: "key_1", payload: "hello world" });
 		assert.match(out.text(), /^published 1 message via rabbitmq \(key key_1, id repl-[0-9a-f-]+\)$/);
-		await waitFor(async () => (await callAction(broker, "worker.get", { id: "key_1" }))?.payload === 1, { message: "key_1 to count the message", timeoutMs: 15_000 });
+		await waitFor(async () => (await callAction(broker, "worker.get", { id: "key_1" }))?.payload === 1, {
+			message: "key_1 to count the message",
+			timeoutMs: 15_000,
+		});
 
 		const actor = await run(actorCommand, broker, { id: "key_1" });
 		assert.match(actor.text(), /^payload\s+1$/m);
@@ -155,7 +161,10 @@ describe("REPL commands against a real broker", () => {
 		assert.match(text, /^published 2,000 messages in .+: [\d,]+ msg\/s \(via rabbitmq\)$/m);
 		assert.match(text, /^process  \[#{30}\]  2,000\/2,000  100\.0%  [\d,]+ msg\/s$/m);
 		assert.match(text, /^processed 2,000 of 2,000 in .+ since the first publish: [\d,]+ msg\/s$/m);
-		assert.ok(out.progress.every((line) => !line.includes("\n")), "a progress bar stays on one line");
+		assert.ok(
+			out.progress.every((line) => !line.includes("\n")),
+			"a progress bar stays on one line",
+		);
 		assert.ok((await processedTotal()) - before >= 2000);
 		// key_1 gets messages 0, 50, …, 1950 (40 of them) on top of the one published above.
 		const key1 = await callAction(broker, "worker.get", { id: "key_1" });
@@ -194,10 +203,11 @@ describe("REPL commands against a real broker", () => {
 		await confirm.waitForConfirms();
 		await helper.close();
 		let status: unknown;
-		await waitFor(
-			async () => (status = await callAction(broker, "ingest.status")).deadQueueDepth === 1,
-			{ message: "the keyless message to be dead-lettered", timeoutMs: 15_000, detail: () => JSON.stringify(status) },
-		);
+		await waitFor(async () => (status = await callAction(broker, "ingest.status")).deadQueueDepth === 1, {
+			message: "the keyless message to be dead-lettered",
+			timeoutMs: 15_000,
+			detail: () => JSON.stringify(status),
+		});
 
 		const out = await run(deadCommand, broker);
 		const text = out.text();
@@ -215,7 +225,10 @@ describe("REPL commands against a real broker", () => {
 		assert.match(requeue.text(), /^requeued 2 in all/m);
 		assert.match((await run(deadCommand, broker)).text(), /^0 dead letters in the stores of 1 node$/m);
 		// Pending again, they reach key_9, which starts afresh after its deletion.
-		await waitFor(async () => (await callAction(broker, "worker.get", { id: "key_9" }))?.payload === 2, { message: "key_9 to process the requeued rows", timeoutMs: 15_000 });
+		await waitFor(async () => (await callAction(broker, "worker.get", { id: "key_9" }))?.payload === 2, {
+			message: "key_9 to process the requeued rows",
+			timeoutMs: 15_000,
+		});
 	});
 
 	it("bad input gives one line each, never a stack trace", async () => {
@@ -255,9 +268,15 @@ describe("REPL commands when services are not reachable", () => {
 	});
 
 	it("prints one line naming the missing service", async () => {
-		assert.equal((await run(publishCommand, broker, { key: "k", payload: "p" })).text(), "publish: ingest.publish is not reachable: no available node runs the ingest service");
+		assert.equal(
+			(await run(publishCommand, broker, { key: "k", payload: "p" })).text(),
+			"publish: ingest.publish is not reachable: no available node runs the ingest service",
+		);
 		assert.equal((await run(actorCommand, broker, { id: "key_1" })).text(), "actor: worker.get is not reachable: no available node runs the worker service");
-		assert.equal((await run(whoisCommand, broker, { key: "key_1" })).text(), "whois: topology.whois is not reachable: no available node runs the topology service");
+		assert.equal(
+			(await run(whoisCommand, broker, { key: "key_1" })).text(),
+			"whois: topology.whois is not reachable: no available node runs the topology service",
+		);
 		assert.equal((await run(clusterCommand, broker)).text(), "cluster: topology.members is not reachable: no available node runs the topology service");
 		assert.equal((await run(deadCommand, broker)).text(), "dead: topology.members is not reachable: no available node runs the topology service");
 		assert.equal(
@@ -301,13 +320,29 @@ describe("cluster with a node that runs no worker service", () => {
 			name: "topology",
 			actions: {
 				members: (): MembersReply => ({ view: "v0", members: [], participants: ["store-only"] }),
-				state: (): TopologyStateReply => ({ node: "store-only", state: "assembling", view: { id: "v0", members: [] }, settled: null, waitingFor: [], lastRehashMs: 0 }),
+				state: (): TopologyStateReply => ({
+					node: "store-only",
+					state: "assembling",
+					view: { id: "v0", members: [] },
+					settled: null,
+					waitingFor: [],
+					lastRehashMs: 0,
+				}),
 			},
 		});
 		broker.createService({
 			name: "store",
 			actions: {
-				stats: (): StoreStatsReply => ({ node: "store-only", pending: 7, outbox: 0, dead: 2, processedIds: 0, outboundKeys: 0, shippedRows: 3, shipFailures: 0 }),
+				stats: (): StoreStatsReply => ({
+					node: "store-only",
+					pending: 7,
+					outbox: 0,
+					dead: 2,
+					processedIds: 0,
+					outboundKeys: 0,
+					shippedRows: 3,
+					shipFailures: 0,
+				}),
 			},
 		});
 		await broker.start();
@@ -350,7 +385,11 @@ class ReplProcess {
 	async send(line: string, until: RegExp, timeoutMs = 30_000): Promise<string> {
 		const start = this.out.length;
 		this.child.stdin.write(`${line}\n`);
-		await waitFor(() => until.test(this.out.slice(start)), { message: `"${line}" to print ${until}`, timeoutMs, detail: () => this.out.slice(start).slice(-2000) });
+		await waitFor(() => until.test(this.out.slice(start)), {
+			message: `"${line}" to print ${until}`,
+			timeoutMs,
+			detail: () => this.out.slice(start).slice(-2000),
+		});
 		return this.out.slice(start);
 	}
 
@@ -404,7 +443,10 @@ describe("moleculer-repl with keyhive's commands (moleculer-runner --repl)", () 
 
 		// The inbox exists once this node's ingest consumes it (RabbitMQ is up here); until then a publish fails.
 		// biome-ignore lint/suspicious/noControlCharactersInRegex: the REPL colours its output with ANSI escapes.
-		await waitFor(async () => /consuming: (\x1b\[\d+m)?true/.test(await repl!.send("call ingest.status", /mol \$ $/)), { message: "ingest to consume its inbox", timeoutMs: 15_000 });
+		await waitFor(async () => /consuming: (\x1b\[\d+m)?true/.test(await repl!.send("call ingest.status", /mol \$ $/)), {
+			message: "ingest to consume its inbox",
+			timeoutMs: 15_000,
+		});
 
 		await repl.send(`load ${path.join(dir, "probe.service.js")}`, /Loaded successfully!/);
 		await repl.send("call probe.hello", /hello from probe/);

@@ -19,7 +19,6 @@ import { sleep, waitFor } from "../support/wait";
 
 const NATS_USER = "keyhive";
 
-
 describe("a cluster behind NATS credentials", () => {
 	const name = uniqueName("security");
 	const dir = tempDir(name).dir;
@@ -100,22 +99,21 @@ describe("a cluster behind NATS credentials", () => {
 		assert.match(bad.log(), /Authorization Violation/i, `NATS refused it:\n${bad.log()}`);
 	});
 
-	it(
-		"a node with a wrong password stops at start with one clear line and a non-zero exit",
-		async () => {
-			await waitFor(() => !bad.running, { timeoutMs: Math.max(1000, badStartedAt + 15_000 - Date.now()), message: "the intruder exits by itself" }).catch((err) => {
+	it("a node with a wrong password stops at start with one clear line and a non-zero exit", async () => {
+		await waitFor(() => !bad.running, { timeoutMs: Math.max(1000, badStartedAt + 15_000 - Date.now()), message: "the intruder exits by itself" }).catch(
+			(err) => {
 				throw new Error(`${(err as Error).message}\n--- intruder\n${bad.log()}`);
-			});
-			const code = await bad.stop();
-			assert.notEqual(code, 0, "a refused node exits non-zero");
-			assert.notEqual(code, null);
-			const log = bad.log();
-			assert.match(log, /TRANSPORTER/, "the message names the variable to fix");
-			assert.match(log, /credentials|password|user|token/i, "and says what is wrong with it");
-			assert.doesNotMatch(log, /^\s+at .+:\d+:\d+\)?$/m, "one line, no stack trace");
-			assert.doesNotMatch(log, /Reconnecting/, "a refused password is not retried");
-		},
-	);
+			},
+		);
+		const code = await bad.stop();
+		assert.notEqual(code, 0, "a refused node exits non-zero");
+		assert.notEqual(code, null);
+		const log = bad.log();
+		assert.match(log, /TRANSPORTER/, "the message names the variable to fix");
+		assert.match(log, /credentials|password|user|token/i, "and says what is wrong with it");
+		assert.doesNotMatch(log, /^\s+at .+:\d+:\d+\)?$/m, "one line, no stack trace");
+		assert.doesNotMatch(log, /Reconnecting/, "a refused password is not retried");
+	});
 
 	it("no node's log holds a password", async () => {
 		assert.ok(nodes.length === 3);
@@ -195,35 +193,26 @@ describe("credentials and TLS in TRANSPORTER", () => {
 		fs.rmSync(dir, { recursive: true, force: true });
 	});
 
-	it(
-		"a percent-encoded password is decoded: the node connects",
-		async () => {
-			const n = nodes.get("special")!;
-			await settled(n);
-			assert.ok(connected(n), `connected with a password that needs encoding:\n${n.log()}`);
-			assert.ok(!n.log().includes(encodeURIComponent(specialPassword)) && !n.log().includes(specialPassword), "and never logs it");
-		},
-	);
+	it("a percent-encoded password is decoded: the node connects", async () => {
+		const n = nodes.get("special")!;
+		await settled(n);
+		assert.ok(connected(n), `connected with a password that needs encoding:\n${n.log()}`);
+		assert.ok(!n.log().includes(encodeURIComponent(specialPassword)) && !n.log().includes(specialPassword), "and never logs it");
+	});
 
-	it(
-		"token@ is sent as a token: the node connects",
-		async () => {
-			const n = nodes.get("token")!;
-			await settled(n);
-			assert.ok(connected(n), `connected with a token:\n${n.log()}`);
-			assert.ok(!n.log().includes(token), "and never logs it");
-		},
-	);
+	it("token@ is sent as a token: the node connects", async () => {
+		const n = nodes.get("token")!;
+		await settled(n);
+		assert.ok(connected(n), `connected with a token:\n${n.log()}`);
+		assert.ok(!n.log().includes(token), "and never logs it");
+	});
 
-	it(
-		"tls:// never falls back to plain text, and a failure does not print the password",
-		async () => {
-			const n = nodes.get("tls")!;
-			await settled(n);
-			const log = n.log();
-			assert.ok(!log.includes(tlsPassword), `the log holds the password:\n${log}`);
-			assert.ok(!connected(n), `connected in plain text to a server without TLS:\n${log}`);
-			assert.doesNotMatch(log, /Invalid transporter type/);
-		},
-	);
+	it("tls:// never falls back to plain text, and a failure does not print the password", async () => {
+		const n = nodes.get("tls")!;
+		await settled(n);
+		const log = n.log();
+		assert.ok(!log.includes(tlsPassword), `the log holds the password:\n${log}`);
+		assert.ok(!connected(n), `connected in plain text to a server without TLS:\n${log}`);
+		assert.doesNotMatch(log, /Invalid transporter type/);
+	});
 });

@@ -57,10 +57,7 @@ export interface Harness {
 }
 
 /** An ActorRuntime driven the way lib/node.ts drives it, settled on a view of `members`. */
-export async function runtime(
-	behaviour: ActorBehaviour,
-	options: Partial<RuntimeOptions> & { members?: string[]; store?: Store } = {},
-): Promise<Harness> {
+export async function runtime(behaviour: ActorBehaviour, options: Partial<RuntimeOptions> & { members?: string[]; store?: Store } = {}): Promise<Harness> {
 	const { members = ["n1"], store = newStore(), ...rest } = options;
 	const logger = recordingLogger();
 	const rt = new ActorRuntime({

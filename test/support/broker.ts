@@ -10,7 +10,12 @@ import { brokerOptions } from "../../moleculer.config";
 const SERVICES = ["store", "topology", "worker", "ingest"].map((name) => path.resolve(__dirname, "..", "..", "services", `${name}.service.ts`));
 
 /** made: told the broker before it starts, so a test can stop one whose start failed. */
-export async function startNode(nodeID: string, env: Record<string, string>, services = SERVICES, made?: (broker: ServiceBroker) => void): Promise<ServiceBroker> {
+export async function startNode(
+	nodeID: string,
+	env: Record<string, string>,
+	services = SERVICES,
+	made?: (broker: ServiceBroker) => void,
+): Promise<ServiceBroker> {
 	const broker = new ServiceBroker({
 		...brokerOptions(readConfig({ KEYHIVE_ACTORS: "1000", ...env })),
 		nodeID,

@@ -38,7 +38,13 @@ describe("ActorRuntime: put, get, del, publish", () => {
 		await assert.rejects(m3, /actor deleted/);
 		assert.equal(rt.get("a"), null);
 		assert.equal(store.actor("a")!.deleted, true);
-		assert.deepEqual(store.dead(10).map((d) => [d.id, d.reason]), [["m2", "actor deleted"], ["m3", "actor deleted"]]);
+		assert.deepEqual(
+			store.dead(10).map((d) => [d.id, d.reason]),
+			[
+				["m2", "actor deleted"],
+				["m3", "actor deleted"],
+			],
+		);
 		assert.equal(store.pendingCount, 0);
 		assert.equal(store.processedCount, 1, "m1 was performed before the delete");
 		assert.deepEqual(rec.terminated, [["a", "deleted"]]);
@@ -141,6 +147,9 @@ describe("ActorRuntime: put, get, del, publish", () => {
 		const { store } = await runtime(rec.behaviour);
 		send(store, "k", "m1");
 		await waitFor(drained(store), { message: "retried and committed" });
-		assert.deepEqual(store.outbox(10).map((o) => o.body), ["\"attempt 2\""]);
+		assert.deepEqual(
+			store.outbox(10).map((o) => o.body),
+			['"attempt 2"'],
+		);
 	});
 });

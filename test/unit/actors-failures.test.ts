@@ -24,8 +24,14 @@ describe("ActorRuntime: failures", () => {
 		assert.equal(dead.reason, "cannot digest poison");
 		assert.equal(dead.attempts, 3);
 		const attempts = rec.of("k");
-		assert.deepEqual(attempts.map((c) => c.attempt), [1, 2, 3]);
-		assert.deepEqual(attempts.map((c) => c.messages[0].attempts), [0, 1, 2]);
+		assert.deepEqual(
+			attempts.map((c) => c.attempt),
+			[1, 2, 3],
+		);
+		assert.deepEqual(
+			attempts.map((c) => c.messages[0].attempts),
+			[0, 1, 2],
+		);
 		const gaps = [attempts[1].at - attempts[0].at, attempts[2].at - attempts[1].at];
 		assert.ok(gaps[0] >= 20, `first retry after ${gaps[0]} ms (base 25)`);
 		assert.ok(gaps[1] >= 45, `second retry after ${gaps[1]} ms (doubled)`);
@@ -39,24 +45,28 @@ describe("ActorRuntime: failures", () => {
 		assert.notEqual(rt.get("k"), null);
 	});
 
-	it(
-		"a message that arrives while a poisoned batch backs off is not dead-lettered with it",
-		async () => {
-			const rec = recorder((call) => {
-				if (call.messages.some((m) => m.payload === "poison")) throw new Error("poison");
-				return { ok: true };
-			});
-			const { store } = await runtime(rec.behaviour, { maxAttempts: 3, retryBaseMs: 40 });
-			send(store, "k", "bad", "poison");
-			await waitFor(() => rec.calls.length === 1, { message: "first failure" });
-			send(store, "k", "innocent", "fine");
-			await waitFor(() => store.deadCount >= 1, { message: "poison dead-lettered", timeoutMs: 3000 });
-			await waitFor(drained(store), { message: "innocent handled", timeoutMs: 3000 });
-			const dead = store.dead(10);
-			assert.deepEqual(dead.map((d) => d.id), ["bad"], `dead: ${dead.map((d) => `${d.id} after ${d.attempts} attempts`).join(", ")}`);
-			assert.ok(rec.calls.some((c) => c.messages.length === 1 && c.messages[0].id === "innocent"), "innocent performed on its own");
-		},
-	);
+	it("a message that arrives while a poisoned batch backs off is not dead-lettered with it", async () => {
+		const rec = recorder((call) => {
+			if (call.messages.some((m) => m.payload === "poison")) throw new Error("poison");
+			return { ok: true };
+		});
+		const { store } = await runtime(rec.behaviour, { maxAttempts: 3, retryBaseMs: 40 });
+		send(store, "k", "bad", "poison");
+		await waitFor(() => rec.calls.length === 1, { message: "first failure" });
+		send(store, "k", "innocent", "fine");
+		await waitFor(() => store.deadCount >= 1, { message: "poison dead-lettered", timeoutMs: 3000 });
+		await waitFor(drained(store), { message: "innocent handled", timeoutMs: 3000 });
+		const dead = store.dead(10);
+		assert.deepEqual(
+			dead.map((d) => d.id),
+			["bad"],
+			`dead: ${dead.map((d) => `${d.id} after ${d.attempts} attempts`).join(", ")}`,
+		);
+		assert.ok(
+			rec.calls.some((c) => c.messages.length === 1 && c.messages[0].id === "innocent"),
+			"innocent performed on its own",
+		);
+	});
 
 	it("a perform past the perform timeout calls handleTimeout, and its messages are retried once it settles", async () => {
 		const timeouts: [string, unknown][] = [];
@@ -143,91 +153,87 @@ describe("ActorRuntime: performs past the perform timeout", () => {
 		await handoff;
 		assert.equal(rt.holds(key), false);
 		assert.equal(rec.calls.length, 1, "not performed again here");
-		assert.deepEqual(store.messagesOf(key).map((r) => [r.id, r.attempts]), [["m1", 1]], "the row ships with the failed attempt counted");
+		assert.deepEqual(
+			store.messagesOf(key).map((r) => [r.id, r.attempts]),
+			[["m1", 1]],
+			"the row ships with the failed attempt counted",
+		);
 		assert.equal(store.actor(key), undefined, "the late result is discarded");
 	});
 });
 
 describe("ActorRuntime: commit failures (fault injected with a SQLite trigger)", () => {
-	it(
-		"a perform whose commit fails does not hold back other keys",
-		async () => {
-			const rec = recorder((call, ctx) => {
-				if (call.id === "poison") ctx.publish("boom");
-				return { ok: true };
-			});
-			const store = newStore();
-			onFile(store.file, `CREATE TRIGGER fail_boom BEFORE INSERT ON outbox WHEN NEW.body = '"boom"' BEGIN SELECT RAISE(ABORT, 'injected failure'); END;`);
-			await runtime(rec.behaviour, { store, maxAttempts: 3 });
-			store.append([
-				{ id: "p1", key: "poison", payload: "x" },
-				...Array.from({ length: 5 }, (_, i) => ({ id: `ok${i}`, key: `k${i}`, payload: "x" })),
-			]);
-			const others = Array.from({ length: 5 }, (_, i) => `k${i}`);
-			await waitFor(() => others.every((k) => store.messagesOf(k).length === 0), {
-				message: "every other key committed",
-				timeoutMs: 1000,
-				detail: () => `${store.scan(0, 100).length} rows left, pendingCount says ${store.pendingCount}`,
-			});
-		},
-	);
+	it("a perform whose commit fails does not hold back other keys", async () => {
+		const rec = recorder((call, ctx) => {
+			if (call.id === "poison") ctx.publish("boom");
+			return { ok: true };
+		});
+		const store = newStore();
+		onFile(store.file, `CREATE TRIGGER fail_boom BEFORE INSERT ON outbox WHEN NEW.body = '"boom"' BEGIN SELECT RAISE(ABORT, 'injected failure'); END;`);
+		await runtime(rec.behaviour, { store, maxAttempts: 3 });
+		store.append([{ id: "p1", key: "poison", payload: "x" }, ...Array.from({ length: 5 }, (_, i) => ({ id: `ok${i}`, key: `k${i}`, payload: "x" }))]);
+		const others = Array.from({ length: 5 }, (_, i) => `k${i}`);
+		await waitFor(() => others.every((k) => store.messagesOf(k).length === 0), {
+			message: "every other key committed",
+			timeoutMs: 1000,
+			detail: () => `${store.scan(0, 100).length} rows left, pendingCount says ${store.pendingCount}`,
+		});
+	});
 
-	it(
-		"a message whose results can never be committed is dead-lettered after maxAttempts, not retried forever",
-		async () => {
-			const rec = recorder((_call, ctx) => {
-				ctx.publish(undefined);
-				return { ok: true };
-			});
-			const { store } = await runtime(rec.behaviour, { maxAttempts: 3, retryBaseMs: 5 });
-			send(store, "k", "m1");
-			await waitFor(drained(store), { message: "m1 handled (dead-lettered or committed)", timeoutMs: 1000, detail: () => `${rec.calls.length} performs so far` });
-		},
-	);
+	it("a message whose results can never be committed is dead-lettered after maxAttempts, not retried forever", async () => {
+		const rec = recorder((_call, ctx) => {
+			ctx.publish(undefined);
+			return { ok: true };
+		});
+		const { store } = await runtime(rec.behaviour, { maxAttempts: 3, retryBaseMs: 5 });
+		send(store, "k", "m1");
+		await waitFor(drained(store), { message: "m1 handled (dead-lettered or committed)", timeoutMs: 1000, detail: () => `${rec.calls.length} performs so far` });
+	});
 
-	it(
-		"a failed commit leaves the actor's payload as committed",
-		async () => {
-			const rec = recorder((call) => ({ replace: (call.payload as number) + call.messages.length }));
-			rec.behaviour.spawn = () => ({ payload: 0 });
-			const store = newStore();
-			onFile(store.file, `CREATE TRIGGER fail_counter BEFORE INSERT ON actors WHEN NEW.id = 'counter' BEGIN SELECT RAISE(ABORT, 'injected failure'); END;`);
-			const { logger } = await runtime(rec.behaviour, { store, maxAttempts: 50 });
-			send(store, "counter", "m1");
-			await waitFor(() => logger.lines.error.length >= 1, { message: "a failed commit" });
-			onFile(store.file, "DROP TRIGGER fail_counter;");
-			await waitFor(drained(store), { message: "m1 committed once the trigger is gone" });
-			assert.equal(store.actor("counter")!.payload, 1, "one message counted once");
-			assert.ok(rec.calls.every((c) => c.payload === 0), `performs saw payloads ${rec.calls.map((c) => c.payload).join(", ")}`);
-		},
-	);
+	it("a failed commit leaves the actor's payload as committed", async () => {
+		const rec = recorder((call) => ({ replace: (call.payload as number) + call.messages.length }));
+		rec.behaviour.spawn = () => ({ payload: 0 });
+		const store = newStore();
+		onFile(store.file, `CREATE TRIGGER fail_counter BEFORE INSERT ON actors WHEN NEW.id = 'counter' BEGIN SELECT RAISE(ABORT, 'injected failure'); END;`);
+		const { logger } = await runtime(rec.behaviour, { store, maxAttempts: 50 });
+		send(store, "counter", "m1");
+		await waitFor(() => logger.lines.error.length >= 1, { message: "a failed commit" });
+		onFile(store.file, "DROP TRIGGER fail_counter;");
+		await waitFor(drained(store), { message: "m1 committed once the trigger is gone" });
+		assert.equal(store.actor("counter")!.payload, 1, "one message counted once");
+		assert.ok(
+			rec.calls.every((c) => c.payload === 0),
+			`performs saw payloads ${rec.calls.map((c) => c.payload).join(", ")}`,
+		);
+	});
 
-	it(
-		"messages waiting behind a perform that halts are performed, in order, by the actor activated again",
-		async () => {
-			const gate = deferred();
-			const rec = recorder(async (call) => {
-				if (call.messages.some((m) => m.payload === "halt")) {
-					await gate.promise;
-					return "halt";
-				}
-				return { ok: true };
-			});
-			rec.behaviour.spawn = () => ({ payload: "again" });
-			const { store } = await runtime(rec.behaviour);
-			send(store, "k", "m1", "halt");
-			await waitFor(() => rec.calls.length === 1, { message: "halting perform in flight" });
-			send(store, "k", "m2");
-			send(store, "k", "m3");
-			gate.resolve();
-			await waitFor(() => store.messagesOf("k").length === 0, {
-				message: "m2 and m3 performed",
-				timeoutMs: 1000,
-				detail: () => `pending ${store.messagesOf("k").map((r) => r.id).join(",")}`,
-			});
-			send(store, "k", "m4");
-			await waitFor(drained(store), { message: "m4 performed" });
-			assert.deepEqual(rec.ids(), ["m1", "m2", "m3", "m4"]);
-		},
-	);
+	it("messages waiting behind a perform that halts are performed, in order, by the actor activated again", async () => {
+		const gate = deferred();
+		const rec = recorder(async (call) => {
+			if (call.messages.some((m) => m.payload === "halt")) {
+				await gate.promise;
+				return "halt";
+			}
+			return { ok: true };
+		});
+		rec.behaviour.spawn = () => ({ payload: "again" });
+		const { store } = await runtime(rec.behaviour);
+		send(store, "k", "m1", "halt");
+		await waitFor(() => rec.calls.length === 1, { message: "halting perform in flight" });
+		send(store, "k", "m2");
+		send(store, "k", "m3");
+		gate.resolve();
+		await waitFor(() => store.messagesOf("k").length === 0, {
+			message: "m2 and m3 performed",
+			timeoutMs: 1000,
+			detail: () =>
+				`pending ${store
+					.messagesOf("k")
+					.map((r) => r.id)
+					.join(",")}`,
+		});
+		send(store, "k", "m4");
+		await waitFor(drained(store), { message: "m4 performed" });
+		assert.deepEqual(rec.ids(), ["m1", "m2", "m3", "m4"]);
+	});
 });

@@ -77,7 +77,14 @@ describe("ActorRuntime: ownership and views", () => {
 		await handoff;
 		assert.equal(rt.holds(busy), false);
 		assert.equal(rt.get(busy), null);
-		assert.equal(store.messagesOf(busy).map((r) => r.id).join(), "also-for-n2", "the slow row is committed, the new one waits to ship");
+		assert.equal(
+			store
+				.messagesOf(busy)
+				.map((r) => r.id)
+				.join(),
+			"also-for-n2",
+			"the slow row is committed, the new one waits to ship",
+		);
 		assert.equal(store.messagesOf(idle).length, 1);
 		rt.onStateChange("rehashing", "ready");
 		rt.onSettled(TWO);
@@ -130,7 +137,11 @@ describe("ActorRuntime: ownership and views", () => {
 		await assert.rejects(deleting, (err: Error) => err.name === "NotOwnerError");
 		await rt.handoff(TWO);
 		assert.deepEqual(store.actor(key), { id: key, payload: "state", timeout: 0, deleted: false }, "the record the new owner gets is not a tombstone");
-		assert.deepEqual(store.messagesOf(key).map((r) => r.id), ["for-n2"], "the row waiting to ship is not dead-lettered");
+		assert.deepEqual(
+			store.messagesOf(key).map((r) => r.id),
+			["for-n2"],
+			"the row waiting to ship is not dead-lettered",
+		);
 	});
 
 	it("a key that comes back while its actor is still leaving restarts after the handoff, with its waiting rows", async () => {
@@ -216,7 +227,11 @@ describe("ActorRuntime: restart", () => {
 		}
 		await second.rt.stop();
 		const records = parsePerformLog(fs.readFileSync(logFile, "utf8"));
-		assert.equal(records.reduce((sum, r) => sum + r.messages, 0), 100 - done, "one log line per perform of the second runtime");
+		assert.equal(
+			records.reduce((sum, r) => sum + r.messages, 0),
+			100 - done,
+			"one log line per perform of the second runtime",
+		);
 		assert.ok(records.every((r) => r.node === "n1" && r.end >= r.start));
 		assert.deepEqual(findOverlaps(records), []);
 	});

@@ -22,7 +22,12 @@ describe("interpretResult", () => {
 	it("{ ok } and undefined commit the rows and keep the actor as it is", () => {
 		const ok = interpretResult(actor, { ok: 7 }, [row(1), row(2)], null);
 		assert.deepEqual(ok, {
-			commit: { done: [{ seq: 1, id: "m1", key: "a" }, { seq: 2, id: "m2", key: "a" }] },
+			commit: {
+				done: [
+					{ seq: 1, id: "m1", key: "a" },
+					{ seq: 2, id: "m2", key: "a" },
+				],
+			},
 			result: 7,
 			removed: null,
 			update: null,
@@ -57,7 +62,7 @@ describe("interpretResult", () => {
 		assert.deepEqual(out.update, { payload: "x", interval: 500 });
 	});
 
-	it("\"halt\" tombstones the actor and resolves callers with undefined", () => {
+	it('"halt" tombstones the actor and resolves callers with undefined', () => {
 		const out = interpretResult(actor, "halt", [row(1)], null);
 		assert.equal(out.removed, "halt");
 		assert.equal(out.result, undefined);
@@ -84,16 +89,33 @@ describe("result ids", () => {
 	const rows = [{ id: "m1" }, { id: "m2" }];
 
 	it("the i-th result of a perform is named after its i-th message, results beyond the messages after the last with #n", () => {
-		assert.deepEqual([0, 1, 2, 3].map((i) => resultIdOf(rows, i, "a", 5)), ["m1", "m2", "m2#1", "m2#2"]);
-		assert.deepEqual([0, 1].map((i) => resultIdOf([{ id: "m1" }], i, "a", 5)), ["m1", "m1#1"]);
+		assert.deepEqual(
+			[0, 1, 2, 3].map((i) => resultIdOf(rows, i, "a", 5)),
+			["m1", "m2", "m2#1", "m2#2"],
+		);
+		assert.deepEqual(
+			[0, 1].map((i) => resultIdOf([{ id: "m1" }], i, "a", 5)),
+			["m1", "m1#1"],
+		);
 	});
 
 	it("a periodic perform's results are named after the actor and the perform's time", () => {
-		assert.deepEqual([0, 1, 2].map((i) => resultIdOf([], i, "a", 1700000000123)), ["a@1700000000123", "a@1700000000123#1", "a@1700000000123#2"]);
+		assert.deepEqual(
+			[0, 1, 2].map((i) => resultIdOf([], i, "a", 1700000000123)),
+			["a@1700000000123", "a@1700000000123#1", "a@1700000000123#2"],
+		);
 	});
 
 	it("withResultIds adds the id to each entry's headers and keeps the others", () => {
-		const stamped = withResultIds([{ key: "a", body: "1", headers: { key: "k" } }, { key: "a", body: "2", headers: null }], rows, "a", 5);
+		const stamped = withResultIds(
+			[
+				{ key: "a", body: "1", headers: { key: "k" } },
+				{ key: "a", body: "2", headers: null },
+			],
+			rows,
+			"a",
+			5,
+		);
 		assert.deepEqual(stamped, [
 			{ key: "a", body: "1", headers: { key: "k", [RESULT_ID_HEADER]: "m1" } },
 			{ key: "a", body: "2", headers: { [RESULT_ID_HEADER]: "m2" } },
@@ -111,7 +133,10 @@ describe("RetryPolicy", () => {
 
 	it("backs off exponentially up to the maximum", () => {
 		const policy = new RetryPolicy(10, 100, 1000);
-		assert.deepEqual([0, 1, 2, 3, 4, 5].map((a) => policy.backoffMs(a)), [100, 100, 200, 400, 800, 1000]);
+		assert.deepEqual(
+			[0, 1, 2, 3, 4, 5].map((a) => policy.backoffMs(a)),
+			[100, 100, 200, 400, 800, 1000],
+		);
 	});
 });
 
@@ -121,10 +146,16 @@ describe("Mailboxes", () => {
 		boxes.add("a", row(1, 10));
 		boxes.add("a", row(2, 30));
 		boxes.add("a", row(3, 20));
-		assert.deepEqual(boxes.take("a", 2).map((r) => r.seq), [1, 3]);
+		assert.deepEqual(
+			boxes.take("a", 2).map((r) => r.seq),
+			[1, 3],
+		);
 		assert.equal(boxes.isDealt(1), true, "rows in a perform stay dealt");
 		const rest = boxes.take("a", 2);
-		assert.deepEqual(rest.map((r) => r.seq), [2]);
+		assert.deepEqual(
+			rest.map((r) => r.seq),
+			[2],
+		);
 		assert.equal(boxes.has("a"), false);
 		boxes.done(rest);
 		assert.equal(boxes.isDealt(2), false);
@@ -137,7 +168,10 @@ describe("Mailboxes", () => {
 		const batch = boxes.take("a", 1);
 		boxes.add("a", row(3));
 		boxes.putBack("a", batch);
-		assert.deepEqual(boxes.take("a", 10).map((r) => r.seq), [1, 2, 3]);
+		assert.deepEqual(
+			boxes.take("a", 10).map((r) => r.seq),
+			[1, 2, 3],
+		);
 		boxes.add("b", row(4));
 		boxes.drop("b");
 		boxes.drop("b");

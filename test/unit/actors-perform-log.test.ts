@@ -34,18 +34,25 @@ describe("PerformLog", () => {
 		log.close();
 		const records = parsePerformLog(fs.readFileSync(file, "utf8"));
 		assert.equal(records.length, 2);
-		assert.deepEqual(records.map((r) => [r.key, r.node, r.messages]), [["k1", "n7", 3], ["k2", "n7", 1]]);
+		assert.deepEqual(
+			records.map((r) => [r.key, r.node, r.messages]),
+			[
+				["k1", "n7", 3],
+				["k2", "n7", 1],
+			],
+		);
 		assert.ok(Math.abs(records[0].end - records[0].start - 1.5) < 0.002);
 	});
 
 	it("findOverlaps finds exactly the keys performed on two nodes at once", () => {
 		const brute = (records: PerformRecord[]) => {
 			const keys = new Set<string>();
-			for (const a of records) for (const b of records) if (a !== b && a.key === b.key && a.node !== b.node && a.start < b.end && b.start < a.end) keys.add(a.key);
+			for (const a of records)
+				for (const b of records) if (a !== b && a.key === b.key && a.node !== b.node && a.start < b.end && b.start < a.end) keys.add(a.key);
 			return keys;
 		};
 		let seed = 7;
-		const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+		const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 		for (let round = 0; round < 300; round++) {
 			const records: PerformRecord[] = [];
 			for (let i = 0; i < 12; i++) {
@@ -57,6 +64,13 @@ describe("PerformLog", () => {
 			assert.deepEqual(new Set(found.map(([a]) => a.key)), expected, `round ${round}`);
 			for (const [a, b] of found) assert.ok(a.key === b.key && a.node !== b.node && a.start < b.end && b.start < a.end);
 		}
-		assert.deepEqual(findOverlaps([{ key: "k", node: "a", start: 0, end: 10, messages: 1 }, { key: "k", node: "b", start: 10, end: 20, messages: 1 }]), [], "touching is not overlapping");
+		assert.deepEqual(
+			findOverlaps([
+				{ key: "k", node: "a", start: 0, end: 10, messages: 1 },
+				{ key: "k", node: "b", start: 10, end: 20, messages: 1 },
+			]),
+			[],
+			"touching is not overlapping",
+		);
 	});
 });

@@ -12,12 +12,15 @@ describe("ActorRuntime: perform return shapes", () => {
 		rec.behaviour.spawn = () => ({ payload: { n: 1 } });
 		const { rt, store } = await runtime(rec.behaviour, { payloadFormat: "json" });
 		const result = rt.awaitResult("m1");
-		store.append([{ id: "m1", key: "k", payload: "{\"a\":1}", headers: { h: "v" } }]);
+		store.append([{ id: "m1", key: "k", payload: '{"a":1}', headers: { h: "v" } }]);
 		assert.deepEqual(await result, { seen: [{ a: 1 }] }, "json payloads are parsed for perform");
 		await waitFor(drained(store), { message: "m1 committed" });
 		const [call] = rec.calls;
 		assert.deepEqual(call.payload, { n: 1 });
-		assert.deepEqual(call.messages.map((m) => [m.id, m.key, m.payload, m.headers, m.attempts]), [["m1", "k", { a: 1 }, { h: "v" }, 0]]);
+		assert.deepEqual(
+			call.messages.map((m) => [m.id, m.key, m.payload, m.headers, m.attempts]),
+			[["m1", "k", { a: 1 }, { h: "v" }, 0]],
+		);
 		assert.equal(call.attempt, 1);
 		assert.deepEqual(rt.get("k")!.payload, { n: 1 });
 		assert.equal(store.actor("k"), undefined, "nothing to save for { ok }");
@@ -38,7 +41,10 @@ describe("ActorRuntime: perform return shapes", () => {
 		await waitFor(() => rt.get("k")?.payload === 2, { message: "payload 2" });
 		await waitFor(drained(store), { message: "committed" });
 		assert.deepEqual(store.actor("k"), { id: "k", payload: 2, timeout: 0, deleted: false });
-		assert.deepEqual(rec.calls.map((c) => c.payload), [null, 1]);
+		assert.deepEqual(
+			rec.calls.map((c) => c.payload),
+			[null, 1],
+		);
 	});
 
 	it("{ replace, id } creates the new actor and removes the old one", async () => {
@@ -59,30 +65,30 @@ describe("ActorRuntime: perform return shapes", () => {
 		assert.equal(store.actor("old")!.deleted, true);
 		assert.deepEqual(store.actor("new"), { id: "new", payload: { moved: true }, timeout: 0, deleted: false });
 		assert.deepEqual(rec.terminated, [["old", "replaced"]]);
-		assert.deepEqual(inits, [["old", "spawned old"], ["new", { moved: true }]]);
+		assert.deepEqual(inits, [
+			["old", "spawned old"],
+			["new", { moved: true }],
+		]);
 		const next = rt.awaitResult("m2");
 		send(store, "new", "m2");
 		assert.deepEqual(await next, { moved: true }, "the new actor performs with the replaced payload");
 	});
 
-	it(
-		"{ replace, id } onto an actor that already runs here leaves memory and store agreeing",
-		async () => {
-			const rec = recorder((call) => (call.id === "a" ? { replace: "from a", id: "b" } : { ok: call.payload }));
-			rec.behaviour.childrenSpecs = () => [
-				{ id: "a", payload: "a's own" },
-				{ id: "b", payload: "b's own" },
-			];
-			const { rt, store } = await runtime(rec.behaviour);
-			send(store, "a", "m1");
-			await waitFor(drained(store), { message: "m1 committed" });
-			await waitFor(() => rt.get("a") === null, { message: "a replaced" });
-			assert.equal(store.actor("b")!.payload, "from a");
-			assert.equal(rt.get("b")!.payload, store.actor("b")!.payload, "b in memory differs from b in the store");
-		},
-	);
+	it("{ replace, id } onto an actor that already runs here leaves memory and store agreeing", async () => {
+		const rec = recorder((call) => (call.id === "a" ? { replace: "from a", id: "b" } : { ok: call.payload }));
+		rec.behaviour.childrenSpecs = () => [
+			{ id: "a", payload: "a's own" },
+			{ id: "b", payload: "b's own" },
+		];
+		const { rt, store } = await runtime(rec.behaviour);
+		send(store, "a", "m1");
+		await waitFor(drained(store), { message: "m1 committed" });
+		await waitFor(() => rt.get("a") === null, { message: "a replaced" });
+		assert.equal(store.actor("b")!.payload, "from a");
+		assert.equal(rt.get("b")!.payload, store.actor("b")!.payload, "b in memory differs from b in the store");
+	});
 
-	it("\"halt\" removes the actor; a new message activates it again on demand", async () => {
+	it('"halt" removes the actor; a new message activates it again on demand', async () => {
 		const spawned: string[] = [];
 		const rec = recorder((call) => (call.messages.some((m) => m.payload === "stop") ? "halt" : { ok: call.payload }));
 		rec.behaviour.spawn = (id) => {

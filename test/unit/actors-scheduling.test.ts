@@ -46,7 +46,10 @@ describe("ActorRuntime: dealing and scheduling", () => {
 		}
 		assert.equal(new Set(rec.ids()).size, 300);
 		assert.equal(rec.ids().length, 300, "no message performed twice");
-		assert.ok(rec.calls.every((c) => c.messages.length <= 4), "maxBatch honoured");
+		assert.ok(
+			rec.calls.every((c) => c.messages.length <= 4),
+			"maxBatch honoured",
+		);
 	});
 
 	it("runs many keys at once", async () => {
@@ -127,7 +130,10 @@ describe("ActorRuntime: dealing and scheduling", () => {
 
 	it("messages stored before the view settles are performed once it does", async () => {
 		const store = newStore();
-		store.append([{ id: "early-1", key: "k", payload: "a" }, { id: "early-2", key: "k", payload: "b" }]);
+		store.append([
+			{ id: "early-1", key: "k", payload: "a" },
+			{ id: "early-2", key: "k", payload: "b" },
+		]);
 		const rec = recorder();
 		await runtime(rec.behaviour, { store });
 		await waitFor(drained(store), { message: "early rows performed" });

@@ -47,28 +47,31 @@ describe("TimerWheel", () => {
 		assert.deepEqual(fired, [["a", 25]]);
 	});
 
-	it(
-		"never fires an entry before its delay has passed",
-		() => {
-			const wheel = new TimerWheel<E>(10, 64, 0);
-			const fired: string[] = [];
-			const a = entry("a");
-			wheel.schedule(a, 10, 3); // due at 13
-			wheel.advance(10, (e) => fired.push(e.name));
-			assert.equal(fired.length, 0, "fired at 10, 3 ms before it was due");
-			wheel.advance(20, (e) => fired.push(e.name));
-			assert.deepEqual(fired, ["a"]);
-		},
-	);
+	it("never fires an entry before its delay has passed", () => {
+		const wheel = new TimerWheel<E>(10, 64, 0);
+		const fired: string[] = [];
+		const a = entry("a");
+		wheel.schedule(a, 10, 3); // due at 13
+		wheel.advance(10, (e) => fired.push(e.name));
+		assert.equal(fired.length, 0, "fired at 10, 3 ms before it was due");
+		wheel.advance(20, (e) => fired.push(e.name));
+		assert.deepEqual(fired, ["a"]);
+	});
 
 	it("a budget stops advancing early and the rest fires on the next call", () => {
 		const wheel = new TimerWheel<E>(10, 64, 0);
 		const all = Array.from({ length: 10 }, (_, i) => entry(`e${i}`));
 		for (const [i, e] of all.entries()) wheel.schedule(e, 10 * (i + 1), 0);
 		const fired: string[] = [];
-		assert.equal(wheel.advance(200, (e) => fired.push(e.name), 3), false);
+		assert.equal(
+			wheel.advance(200, (e) => fired.push(e.name), 3),
+			false,
+		);
 		assert.deepEqual(fired, ["e0", "e1", "e2"]);
-		assert.equal(wheel.advance(200, (e) => fired.push(e.name)), true);
+		assert.equal(
+			wheel.advance(200, (e) => fired.push(e.name)),
+			true,
+		);
 		assert.equal(fired.length, 10);
 	});
 });

@@ -117,7 +117,9 @@ describe("ChaosPlan", () => {
 	});
 
 	it("never names a node twice for a scale-out (new nodes get new names)", () => {
-		const started = actions(9, 300).filter((a) => a.kind === "scale-out").map((a) => a.target);
+		const started = actions(9, 300)
+			.filter((a) => a.kind === "scale-out")
+			.map((a) => a.target);
 		assert.equal(new Set(started).size, started.length);
 		assert.ok(started.every((name) => /^c\d+$/.test(name) && Number(name.slice(1)) > 4));
 	});
@@ -161,7 +163,11 @@ describe("soak arguments", () => {
 			[["--nodes", "4", "--nodes", "5", "--minutes", "3"], /given twice/],
 		];
 		for (const [argv, message] of cases) {
-			assert.throws(() => parseArgs(argv), (err: Error) => err instanceof ArgsError && message.test(err.message) && !err.message.includes("\n"), argv.join(" "));
+			assert.throws(
+				() => parseArgs(argv),
+				(err: Error) => err instanceof ArgsError && message.test(err.message) && !err.message.includes("\n"),
+				argv.join(" "),
+			);
 		}
 	});
 });

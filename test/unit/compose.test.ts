@@ -21,16 +21,18 @@ type Env = Record<string, string>;
 
 /** Compose interpolation with nothing set in the shell: ${X:-d} and ${X-d} give d, ${X} and $X give "". */
 function interpolate(value: string, shell: Env = {}): string {
-	return value
-		.replace(/\$\$/g, "\u0000")
-		.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)-([^}]*))?\}/g, (_all, name: string, colon: string, fallback: string | undefined) => {
-			const set = shell[name];
-			if (fallback === undefined) return set ?? "";
-			return set === undefined || (colon === ":" && set === "") ? fallback : set;
-		})
-		.replace(/\$([A-Za-z_][A-Za-z0-9_]*)/g, (_all, name: string) => shell[name] ?? "")
-		// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is the placeholder this function put in for "$$" above.
-		.replace(/\u0000/g, "$");
+	return (
+		value
+			.replace(/\$\$/g, "\u0000")
+			.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?)-([^}]*))?\}/g, (_all, name: string, colon: string, fallback: string | undefined) => {
+				const set = shell[name];
+				if (fallback === undefined) return set ?? "";
+				return set === undefined || (colon === ":" && set === "") ? fallback : set;
+			})
+			.replace(/\$([A-Za-z_][A-Za-z0-9_]*)/g, (_all, name: string) => shell[name] ?? "")
+			// biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is the placeholder this function put in for "$$" above.
+			.replace(/\u0000/g, "$")
+	);
 }
 
 interface Service {
@@ -202,7 +204,10 @@ describe("docker-compose.yml", () => {
 		const leave = Number(VARIABLES.find((v) => v.name === "KEYHIVE_LEAVE_TIMEOUT_MS")!.default);
 		const configured = Number(environment(keyhive).KEYHIVE_LEAVE_TIMEOUT_MS ?? leave);
 		assert.ok(keyhive.stop_grace_period, "without it Docker kills the node after 10 s, mid-handoff");
-		assert.ok(durationMs(keyhive.stop_grace_period!) > configured, `stop_grace_period ${keyhive.stop_grace_period} exceeds the leave timeout (${configured} ms)`);
+		assert.ok(
+			durationMs(keyhive.stop_grace_period!) > configured,
+			`stop_grace_period ${keyhive.stop_grace_period} exceeds the leave timeout (${configured} ms)`,
+		);
 	});
 
 	it("each replica keeps its store in its own volume at KEYHIVE_DATA_DIR", () => {
@@ -334,12 +339,21 @@ describe("Dockerfile", () => {
 
 	it("compiles better-sqlite3 in the build stage with npm ci --omit=dev from the lockfile", () => {
 		const build = stages()[0];
-		const runs = build.filter((i) => i.keyword === "RUN").map((i) => i.args).join("\n");
+		const runs = build
+			.filter((i) => i.keyword === "RUN")
+			.map((i) => i.args)
+			.join("\n");
 		for (const tool of ["python3", "make", "g++"]) assert.ok(shellWords(runs).includes(tool), `the build stage installs ${tool}`);
 		assert.match(runs, /npm ci --omit=dev/);
 		const copied = build.filter((i) => i.keyword === "COPY").flatMap((i) => shellWords(i.args));
-		assert.ok(copied.some((w) => /^package(-lock\.json|\*\.json)$/.test(w)), "the lockfile is copied before npm ci");
-		const final = finalStage().filter((i) => i.keyword === "RUN").map((i) => i.args).join("\n");
+		assert.ok(
+			copied.some((w) => /^package(-lock\.json|\*\.json)$/.test(w)),
+			"the lockfile is copied before npm ci",
+		);
+		const final = finalStage()
+			.filter((i) => i.keyword === "RUN")
+			.map((i) => i.args)
+			.join("\n");
 		assert.doesNotMatch(final, /g\+\+|build-essential/, "no compiler in the runtime image");
 	});
 
@@ -353,7 +367,10 @@ describe("Dockerfile", () => {
 		const env = dockerfileEnv();
 		assert.equal(env.NODE_ENV, "production");
 		assert.equal(env.KEYHIVE_DATA_DIR, "/data");
-		const exposed = finalStage().filter((i) => i.keyword === "EXPOSE").flatMap((i) => i.args.split(/\s+/)).map((p) => p.replace(/\/tcp$/, ""));
+		const exposed = finalStage()
+			.filter((i) => i.keyword === "EXPOSE")
+			.flatMap((i) => i.args.split(/\s+/))
+			.map((p) => p.replace(/\/tcp$/, ""));
 		const metricsPort = environment(keyhive).KEYHIVE_METRICS_PORT ?? env.KEYHIVE_METRICS_PORT;
 		assert.ok(exposed.includes(metricsPort), `EXPOSE ${metricsPort} (metrics): ${exposed.join(" ")}`);
 		for (const name of Object.keys(env)) if (!NODE_VARIABLES.has(name)) assert.ok(KNOWN.has(name), `ENV ${name} is not read by lib/config.ts`);
@@ -372,7 +389,10 @@ describe("Dockerfile", () => {
 
 	it("copies every file the CMD and moleculer.config.ts need", () => {
 		const { fromContext, fromStages } = copiedSources();
-		assert.ok(fromStages.some((s) => s === "/app/node_modules" || s.endsWith("node_modules")), "node_modules from the build stage");
+		assert.ok(
+			fromStages.some((s) => s === "/app/node_modules" || s.endsWith("node_modules")),
+			"node_modules from the build stage",
+		);
 		const topLevel = (file: string) => file.split(/[\\/]/)[0];
 		const cmd = shellWords(nodeScript);
 		const config = cmd[cmd.indexOf("--config") + 1];

@@ -111,7 +111,18 @@ describe("readConfig defaults", () => {
 
 	it("every variable readConfig reads is documented in VARIABLES", () => {
 		const names = new Set(VARIABLES.map((v) => v.name));
-		for (const name of ["NODEID", "TRANSPORTER", "KEYHIVE_DATA_DIR", "KEYHIVE_CONSENSUS", "KEYHIVE_HIGH_WATER", "KEYHIVE_LOW_WATER", "AMQP_URL", "KEYHIVE_KEY_FROM", "KEYHIVE_PAYLOAD_FORMAT", "LOGLEVEL"]) {
+		for (const name of [
+			"NODEID",
+			"TRANSPORTER",
+			"KEYHIVE_DATA_DIR",
+			"KEYHIVE_CONSENSUS",
+			"KEYHIVE_HIGH_WATER",
+			"KEYHIVE_LOW_WATER",
+			"AMQP_URL",
+			"KEYHIVE_KEY_FROM",
+			"KEYHIVE_PAYLOAD_FORMAT",
+			"LOGLEVEL",
+		]) {
 			assert.ok(names.has(name), `${name} missing from VARIABLES`);
 		}
 		assert.equal(names.size, VARIABLES.length, "a variable is listed twice");
@@ -181,13 +192,10 @@ describe("readConfig validation names the variable", () => {
 		assert.ok(!notUrl.includes("s3cr3t"), notUrl);
 	});
 
-	it(
-		"an unparsable URL whose password holds '/' is not echoed with its password",
-		() => {
-			const message = rejects({ AMQP_URL: "amqp://admin:se/cr3t@rabbit:5672" }, "AMQP_URL");
-			assert.ok(!message.includes("cr3t"), message);
-		},
-	);
+	it("an unparsable URL whose password holds '/' is not echoed with its password", () => {
+		const message = rejects({ AMQP_URL: "amqp://admin:se/cr3t@rabbit:5672" }, "AMQP_URL");
+		assert.ok(!message.includes("cr3t"), message);
+	});
 });
 
 describe("redactUrl", () => {
@@ -203,14 +211,11 @@ describe("redactUrl", () => {
 		assert.equal(redactUrl("amqp://rabbit/vhost@odd"), "amqp://rabbit/vhost@odd");
 	});
 
-	it(
-		"hides a password that contains '@' (WHATWG URL takes the last '@' as the end of the credentials)",
-		() => {
-			const raw = "nats://user:p@ssw0rd@host:4222";
-			assert.equal(new URL(raw).password, "p%40ssw0rd", "readConfig accepts this URL");
-			const redacted = redactUrl(raw);
-			assert.ok(!redacted.includes("ssw0rd"), redacted);
-			assert.equal(redacted, "nats://user:***@host:4222");
-		},
-	);
+	it("hides a password that contains '@' (WHATWG URL takes the last '@' as the end of the credentials)", () => {
+		const raw = "nats://user:p@ssw0rd@host:4222";
+		assert.equal(new URL(raw).password, "p%40ssw0rd", "readConfig accepts this URL");
+		const redacted = redactUrl(raw);
+		assert.ok(!redacted.includes("ssw0rd"), redacted);
+		assert.equal(redacted, "nats://user:***@host:4222");
+	});
 });

@@ -12,11 +12,7 @@ const rules: ValidationRules = {
 };
 
 /** A delivery as amqplib hands it to a consumer (only the fields validation reads matter). */
-function delivery(
-	body: string | Buffer,
-	properties: { headers?: Record<string, unknown>; messageId?: string } = {},
-	routingKey = "inbox",
-): ConsumeMessage {
+function delivery(body: string | Buffer, properties: { headers?: Record<string, unknown>; messageId?: string } = {}, routingKey = "inbox"): ConsumeMessage {
 	return {
 		content: typeof body === "string" ? Buffer.from(body) : body,
 		fields: { deliveryTag: 1, redelivered: false, exchange: "", routingKey, consumerTag: "test" },

@@ -50,9 +50,21 @@ describe("lib/repl/format", () => {
 	});
 
 	it("aligns a table: numbers right, text left, missing cells as -", () => {
-		const lines = formatTable(["node", "count", "note"], [["a", 5, "x"], ["bbb", 1234, null]]);
+		const lines = formatTable(
+			["node", "count", "note"],
+			[
+				["a", 5, "x"],
+				["bbb", 1234, null],
+			],
+		);
 		assert.deepEqual(lines, ["node  count  note", "----  -----  ----", "a         5  x", "bbb   1,234  -"]);
-		assert.deepEqual(formatRecord([["id", "key_1"], ["pending", 3]]), ["id       key_1", "pending  3"]);
+		assert.deepEqual(
+			formatRecord([
+				["id", "key_1"],
+				["pending", 3],
+			]),
+			["id       key_1", "pending  3"],
+		);
 	});
 
 	it("parses whole-number options with clear errors", () => {
@@ -60,7 +72,10 @@ describe("lib/repl/format", () => {
 		assert.equal(parseInteger("10_000", "--messages"), 10000);
 		assert.equal(parseInteger(undefined, "--batch", { fallback: 1000 }), 1000);
 		assert.equal(parseInteger("0", "--wait", { min: 0 }), 0);
-		assert.throws(() => parseInteger("abc", "--messages"), (e: Error) => e instanceof UsageError && /--messages must be a whole number from 1, got "abc"/.test(e.message));
+		assert.throws(
+			() => parseInteger("abc", "--messages"),
+			(e: Error) => e instanceof UsageError && /--messages must be a whole number from 1, got "abc"/.test(e.message),
+		);
 		assert.throws(() => parseInteger("0", "--keys"), /--keys must be a whole number from 1, got 0/);
 		assert.throws(() => parseInteger(undefined, "--keys"), /--keys is required/);
 		assert.throws(() => parseInteger(true, "--keys"), /--keys must be a whole number/);
@@ -109,7 +124,10 @@ describe("lib/repl/errors", () => {
 			describeCallError(new Errors.ServiceNotAvailableError({ action: "worker.stats", nodeID: "n1" }), "worker.stats", "n1").message,
 			"worker.stats is not reachable on n1: that node runs no worker service (or has left)",
 		);
-		assert.equal(describeCallError(new Errors.RequestTimeoutError({ action: "store.dead", nodeID: "n2" }), "store.dead", "n2").message, "store.dead timed out on n2");
+		assert.equal(
+			describeCallError(new Errors.RequestTimeoutError({ action: "store.dead", nodeID: "n2" }), "store.dead", "n2").message,
+			"store.dead timed out on n2",
+		);
 		assert.equal(
 			describeCallError(new Errors.ValidationError("bad", "VALIDATION_ERROR", [{ message: "The 'key' field is required." }]), "topology.whois").message,
 			"topology.whois refused the parameters: The 'key' field is required.",

@@ -105,7 +105,11 @@ describe("Shipper", () => {
 			assert.equal(AB.ring.ownerOf(r.key), "b");
 			assert.equal(r.stamp, before.get(r.id), `${r.id} keeps its stamp`);
 		}
-		for (const key of bKeys) assert.deepEqual(p.b.messagesOf(key).map((r) => r.id), [`${key}#0`, `${key}#1`, `${key}#2`]);
+		for (const key of bKeys)
+			assert.deepEqual(
+				p.b.messagesOf(key).map((r) => r.id),
+				[`${key}#0`, `${key}#1`, `${key}#2`],
+			);
 		const aRows = p.a.scan(0, 10_000);
 		assert.equal(aRows.length, (60 - bKeys.length) * 3);
 		for (const r of aRows) assert.equal(AB.ring.ownerOf(r.key), "a");
@@ -163,7 +167,11 @@ describe("Shipper", () => {
 		assert.equal(p.shipper.failures, 3);
 		const ids = p.b.scan(0, 1000).map((r) => r.id);
 		assert.equal(new Set(ids).size, 32, "each row once");
-		for (const key of B_KEYS.slice(0, 8)) assert.deepEqual(p.b.messagesOf(key).map((r) => r.id), [0, 1, 2, 3].map((i) => `${key}#${i}`));
+		for (const key of B_KEYS.slice(0, 8))
+			assert.deepEqual(
+				p.b.messagesOf(key).map((r) => r.id),
+				[0, 1, 2, 3].map((i) => `${key}#${i}`),
+			);
 	});
 
 	it("forgets nothing while the owner refuses, and ships once it accepts", async () => {
@@ -187,7 +195,10 @@ describe("Shipper", () => {
 		p.failCalls.add(2);
 		activate(p);
 		await waitFor(() => p.b.pendingCount === 10, { message: "all ten rows at b" });
-		assert.deepEqual(p.b.messagesOf(key).map((r) => r.id), Array.from({ length: 10 }, (_, i) => `${key}#${i}`));
+		assert.deepEqual(
+			p.b.messagesOf(key).map((r) => r.id),
+			Array.from({ length: 10 }, (_, i) => `${key}#${i}`),
+		);
 		assert.equal(p.a.pendingCount, 0);
 	});
 
@@ -243,24 +254,46 @@ describe("Shipper", () => {
 		const [key, other] = B_KEYS;
 		fill(p.a, [key, other], 2);
 		const [first, second] = p.a.messagesOf(key);
-		p.a.commit({ done: [{ seq: first.seq, id: first.id, key }], outbox: [{ key, body: "\"result of #0\"" }] });
+		p.a.commit({ done: [{ seq: first.seq, id: first.id, key }], outbox: [{ key, body: '"result of #0"' }] });
 		p.a.commit({ dead: [{ seq: second.seq, reason: "broke" }] });
-		p.a.commit({ outbox: [{ key: A_KEYS[0], body: "\"a's own result\"" }] });
+		p.a.commit({ outbox: [{ key: A_KEYS[0], body: '"a\'s own result"' }] });
 		activate(p);
 		await p.shipper.handoff(AB);
-		assert.deepEqual(p.b.takeOutbox(10).map((o) => [o.key, o.body]), [[key, "\"result of #0\""]]);
-		assert.deepEqual(p.b.dead(10).map((d) => [d.id, d.reason]), [[second.id, "broke"]]);
-		assert.deepEqual(p.a.outbox(10).map((o) => o.body), ["\"a's own result\""], "a keeps the results of its own keys");
+		assert.deepEqual(
+			p.b.takeOutbox(10).map((o) => [o.key, o.body]),
+			[[key, '"result of #0"']],
+		);
+		assert.deepEqual(
+			p.b.dead(10).map((d) => [d.id, d.reason]),
+			[[second.id, "broke"]],
+		);
+		assert.deepEqual(
+			p.a.outbox(10).map((o) => o.body),
+			['"a\'s own result"'],
+			"a keeps the results of its own keys",
+		);
 		assert.equal(p.a.deadCount, 0);
-		assert.deepEqual(p.b.requeueDead(10).requeued.map((r) => r.id), [second.id]);
+		assert.deepEqual(
+			p.b.requeueDead(10).requeued.map((r) => r.id),
+			[second.id],
+		);
 	});
 
 	it("a result the relay has in flight is never shipped: a leaving node's handoff waits until it is confirmed or given back", async () => {
 		const p = pair();
 		const [confirmedKey, givenBackKey] = B_KEYS;
-		p.a.commit({ outbox: [{ key: confirmedKey, body: "\"c\"" }, { key: givenBackKey, body: "\"g\"" }, { key: givenBackKey, body: "\"g2\"" }] });
+		p.a.commit({
+			outbox: [
+				{ key: confirmedKey, body: '"c"' },
+				{ key: givenBackKey, body: '"g"' },
+				{ key: givenBackKey, body: '"g2"' },
+			],
+		});
 		const inFlight = p.a.takeOutbox(2);
-		assert.deepEqual(inFlight.map((o) => o.body), ["\"c\"", "\"g\""]);
+		assert.deepEqual(
+			inFlight.map((o) => o.body),
+			['"c"', '"g"'],
+		);
 		p.shipper.onView(AB);
 		p.shipper.onStateChange("ready", "stopping");
 		const handoff = p.shipper.handoff(AB);
@@ -270,7 +303,14 @@ describe("Shipper", () => {
 		p.a.outboxDone([inFlight[0].seq]);
 		p.a.giveBack([inFlight[1].seq]);
 		await handoff;
-		assert.deepEqual(p.b.outbox(10).map((o) => o.body).sort(), ["\"g\"", "\"g2\""], "the result given back was shipped, the confirmed one was not");
+		assert.deepEqual(
+			p.b
+				.outbox(10)
+				.map((o) => o.body)
+				.sort(),
+			['"g"', '"g2"'],
+			"the result given back was shipped, the confirmed one was not",
+		);
 		assert.equal(p.a.outboxCount, 0);
 	});
 
@@ -278,7 +318,7 @@ describe("Shipper", () => {
 		const p = pair();
 		const [key] = B_KEYS;
 		fill(p.a, [key], 1);
-		p.a.commit({ outbox: [{ key, body: "\"r\"" }] });
+		p.a.commit({ outbox: [{ key, body: '"r"' }] });
 		const [entry] = p.a.takeOutbox(1);
 		activate(p);
 		await p.shipper.handoff(AB);
@@ -302,7 +342,11 @@ describe("Shipper", () => {
 		assert.equal(p.b.pendingCount, 0);
 		db.pragma(`max_page_count = ${limit}`);
 		await waitFor(() => p.b.pendingCount === 60, { message: "shipped once there is room" });
-		for (const key of keys) assert.deepEqual(p.b.messagesOf(key).map((r) => r.id), [0, 1, 2].map((i) => `${key}#${i}`));
+		for (const key of keys)
+			assert.deepEqual(
+				p.b.messagesOf(key).map((r) => r.id),
+				[0, 1, 2].map((i) => `${key}#${i}`),
+			);
 		assert.equal(p.a.pendingCount, 0);
 	});
 
@@ -349,9 +393,19 @@ describe("split", () => {
 		const whole = shipment(25);
 		const parts = split(whole, 10, 1_000_000);
 		assert.deepEqual(parts.map(items), [10, 10, 7]);
-		assert.deepEqual(parts.flatMap((p) => p.messages), whole.messages, "same messages, same order");
-		assert.deepEqual(parts.flatMap((p) => p.actors), whole.actors);
-		assert.deepEqual(parts.flatMap((p) => p.processed), whole.processed);
+		assert.deepEqual(
+			parts.flatMap((p) => p.messages),
+			whole.messages,
+			"same messages, same order",
+		);
+		assert.deepEqual(
+			parts.flatMap((p) => p.actors),
+			whole.actors,
+		);
+		assert.deepEqual(
+			parts.flatMap((p) => p.processed),
+			whole.processed,
+		);
 		assert.deepEqual(parts[0].actors, whole.actors, "records travel in the first part");
 		assert.deepEqual(parts[0].processed, whole.processed);
 	});
@@ -360,21 +414,30 @@ describe("split", () => {
 		const processed = Array.from({ length: 5000 }, (_, i) => ({ id: `id-${i}`, key: `k${i % 50}`, at: i }));
 		const parts = split({ messages: [], actors: [], processed }, 1000, 1_000_000);
 		assert.deepEqual(parts.map(items), [1000, 1000, 1000, 1000, 1000]);
-		assert.deepEqual(parts.flatMap((p) => p.processed), processed);
+		assert.deepEqual(
+			parts.flatMap((p) => p.processed),
+			processed,
+		);
 	});
 
 	it("respects maxBytes, but always puts at least one item in a part", () => {
 		const whole = shipment(40, (i) => "x".repeat(10 + (i % 7) * 13));
 		const parts = split(whole, 1000, 200);
 		assert.ok(parts.length > 1);
-		assert.deepEqual(parts.flatMap((p) => p.messages), whole.messages);
+		assert.deepEqual(
+			parts.flatMap((p) => p.messages),
+			whole.messages,
+		);
 		for (const p of parts) {
 			assert.ok(items(p) >= 1);
 			const bytes = p.messages.reduce((sum, m) => sum + sizeOf(m), 0);
 			assert.ok(bytes <= 200 || p.messages.length === 1, `part of ${bytes} bytes`);
 		}
 		const huge = split({ ...shipment(3, () => "y".repeat(500)), actors: [], processed: [] }, 1000, 200);
-		assert.deepEqual(huge.map((p) => p.messages.length), [1, 1, 1]);
+		assert.deepEqual(
+			huge.map((p) => p.messages.length),
+			[1, 1, 1],
+		);
 	});
 
 	it("a shipment with no messages is one part with the records", () => {
@@ -383,18 +446,20 @@ describe("split", () => {
 		assert.equal(parts[0].actors.length, 1);
 	});
 
-	it(
-		"counts bytes, not UTF-16 code units",
-		() => {
-			const whole = shipment(30, () => "日本語のテキスト".repeat(4));
-			const maxBytes = 400;
-			for (const p of split(whole, 1000, maxBytes)) {
-				const bytes = p.messages.reduce(
-					(sum, m) => sum + Buffer.byteLength(m.payload) + (m.headers ? Buffer.byteLength(JSON.stringify(m.headers)) : 0) + Buffer.byteLength(m.key) + Buffer.byteLength(m.id),
-					0,
-				);
-				assert.ok(bytes <= maxBytes || p.messages.length === 1, `a part holds ${bytes} bytes of payload (max ${maxBytes})`);
-			}
-		},
-	);
+	it("counts bytes, not UTF-16 code units", () => {
+		const whole = shipment(30, () => "日本語のテキスト".repeat(4));
+		const maxBytes = 400;
+		for (const p of split(whole, 1000, maxBytes)) {
+			const bytes = p.messages.reduce(
+				(sum, m) =>
+					sum +
+					Buffer.byteLength(m.payload) +
+					(m.headers ? Buffer.byteLength(JSON.stringify(m.headers)) : 0) +
+					Buffer.byteLength(m.key) +
+					Buffer.byteLength(m.id),
+				0,
+			);
+			assert.ok(bytes <= maxBytes || p.messages.length === 1, `a part holds ${bytes} bytes of payload (max ${maxBytes})`);
+		}
+	});
 });

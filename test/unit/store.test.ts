@@ -21,7 +21,6 @@ function msg(id: string, key: string, payload = `p-${id}`) {
 	return { id, key, payload };
 }
 
-
 const FAIL_BOOM = `CREATE TRIGGER IF NOT EXISTS fail_boom BEFORE INSERT ON outbox WHEN NEW.body = '"boom"'
 	BEGIN SELECT RAISE(ABORT, 'injected failure'); END;`;
 
@@ -32,28 +31,46 @@ describe("Store.append", () => {
 		s.onStored((rows) => seen.push(rows));
 		const { stored, duplicates } = s.append([msg("a", "k1"), msg("b", "k2"), msg("c", "k1"), msg("d", "k1"), msg("e", "k2")]);
 		assert.equal(duplicates, 0);
-		assert.deepEqual(stored.map((r) => r.id), ["a", "b", "c", "d", "e"]);
+		assert.deepEqual(
+			stored.map((r) => r.id),
+			["a", "b", "c", "d", "e"],
+		);
 		for (let i = 1; i < stored.length; i++) {
 			assert.ok(stored[i].stamp > stored[i - 1].stamp, "stamps rise in append order");
 			assert.ok(stored[i].seq > stored[i - 1].seq, "seqs rise in append order");
 		}
 		assert.equal(seen.length, 1, "one listener call for one append");
-		assert.deepEqual(seen[0].map((r) => r.id), ["a", "b", "c", "d", "e"]);
+		assert.deepEqual(
+			seen[0].map((r) => r.id),
+			["a", "b", "c", "d", "e"],
+		);
 		s.append([msg("f", "k1")]);
-		assert.deepEqual(s.messagesOf("k1").map((r) => r.id), ["a", "c", "d", "f"]);
-		assert.deepEqual(s.messagesOf("k2").map((r) => r.id), ["b", "e"]);
-		assert.deepEqual(s.scan(0, 100).map((r) => r.id), ["a", "b", "c", "d", "e", "f"]);
-		assert.deepEqual(s.scan(stored[2].seq, 2).map((r) => r.id), ["d", "e"]);
+		assert.deepEqual(
+			s.messagesOf("k1").map((r) => r.id),
+			["a", "c", "d", "f"],
+		);
+		assert.deepEqual(
+			s.messagesOf("k2").map((r) => r.id),
+			["b", "e"],
+		);
+		assert.deepEqual(
+			s.scan(0, 100).map((r) => r.id),
+			["a", "b", "c", "d", "e", "f"],
+		);
+		assert.deepEqual(
+			s.scan(stored[2].seq, 2).map((r) => r.id),
+			["d", "e"],
+		);
 		assert.equal(s.pendingCount, 6);
 	});
 
 	it("keeps payload, headers, receivedAt and attempts as given", () => {
 		const s = fresh();
-		const [row] = s.append([{ id: "h", key: "k", payload: "{\"x\":1}", headers: { a: "b", n: 2, t: true }, receivedAt: 1234, attempts: 2 }]).stored;
+		const [row] = s.append([{ id: "h", key: "k", payload: '{"x":1}', headers: { a: "b", n: 2, t: true }, receivedAt: 1234, attempts: 2 }]).stored;
 		assert.deepEqual(row.headers, { a: "b", n: 2, t: true });
 		const [read] = s.messagesOf("k");
 		assert.deepEqual(read, row);
-		assert.equal(read.payload, "{\"x\":1}");
+		assert.equal(read.payload, '{"x":1}');
 		assert.equal(read.receivedAt, 1234);
 		assert.equal(read.attempts, 2);
 		const [plain] = s.append([msg("p", "k")]).stored;
@@ -69,20 +86,20 @@ describe("Store.append", () => {
 		const heard: string[] = [];
 		s.onStored((rows) => heard.push(...rows.map((r) => r.id)));
 		assert.throws(() => s.append([msg("ok", "k"), msg("bad", "k"), msg("after", "k")]), /injected failure/);
-		assert.deepEqual(s.scan(0, 10).map((r) => r.id), ["before"]);
+		assert.deepEqual(
+			s.scan(0, 10).map((r) => r.id),
+			["before"],
+		);
 		assert.equal(s.pendingCount, 1);
 		assert.deepEqual(heard, [], "listeners hear nothing of a rolled-back append");
 		assert.equal(s.append([msg("ok", "k")]).duplicates, 0, "ok was not kept");
 	});
 
-	it(
-		"a message without payload or key is an error, not a silently dropped duplicate",
-		() => {
-			const s = fresh();
-			assert.throws(() => s.append([{ id: "a", key: "k", payload: undefined as unknown as string }]));
-			assert.throws(() => s.append([{ id: "b", key: null as unknown as string, payload: "x" }]));
-		},
-	);
+	it("a message without payload or key is an error, not a silently dropped duplicate", () => {
+		const s = fresh();
+		assert.throws(() => s.append([{ id: "a", key: "k", payload: undefined as unknown as string }]));
+		assert.throws(() => s.append([{ id: "b", key: null as unknown as string, payload: "x" }]));
+	});
 
 	it("dedupes: an id already pending, repeated in the batch, or already processed is a duplicate", () => {
 		const s = fresh();
@@ -91,14 +108,20 @@ describe("Store.append", () => {
 		assert.equal(s.append([msg("m1", "k")]).duplicates, 0);
 		const again = s.append([msg("m1", "k", "other payload"), msg("m2", "k"), msg("m2", "k")]);
 		assert.equal(again.duplicates, 2);
-		assert.deepEqual(again.stored.map((r) => r.id), ["m2"]);
+		assert.deepEqual(
+			again.stored.map((r) => r.id),
+			["m2"],
+		);
 		assert.equal(s.messagesOf("k")[0].payload, "p-m1", "the first copy is kept");
 		const [m1] = s.messagesOf("k");
 		s.commit({ done: [{ seq: m1.seq, id: m1.id, key: m1.key }] });
 		const redelivered = s.append([msg("m1", "k")]);
 		assert.equal(redelivered.duplicates, 1, "processed id is dropped");
 		assert.deepEqual(redelivered.stored, []);
-		assert.deepEqual(s.messagesOf("k").map((r) => r.id), ["m2"]);
+		assert.deepEqual(
+			s.messagesOf("k").map((r) => r.id),
+			["m2"],
+		);
 		assert.deepEqual(calls, [["m1"], ["m2"]], "listeners hear only about rows actually stored");
 		assert.equal(s.pendingCount, 1);
 	});
@@ -111,18 +134,33 @@ describe("Store.commit", () => {
 		s.commit({
 			done: [a, b].map((r) => ({ seq: r.seq, id: r.id, key: r.key })),
 			actors: [{ id: "k", payload: { count: 2 }, timeout: 50, deleted: false }],
-			outbox: [{ key: "k", body: "\"result\"", headers: { key: "k" } }, { key: "k", body: "2" }],
+			outbox: [
+				{ key: "k", body: '"result"', headers: { key: "k" } },
+				{ key: "k", body: "2" },
+			],
 		});
-		assert.deepEqual(s.scan(0, 10).map((r) => r.id), ["c"]);
+		assert.deepEqual(
+			s.scan(0, 10).map((r) => r.id),
+			["c"],
+		);
 		assert.equal(s.pendingCount, 1);
 		assert.equal(s.processedCount, 2);
 		assert.deepEqual(s.actor("k"), { id: "k", payload: { count: 2 }, timeout: 50, deleted: false });
 		assert.equal(s.outboxCount, 2);
 		const outbox = s.outbox(10);
-		assert.deepEqual(outbox.map((o) => [o.body, o.headers]), [["\"result\"", { key: "k" }], ["2", null]]);
+		assert.deepEqual(
+			outbox.map((o) => [o.body, o.headers]),
+			[
+				['"result"', { key: "k" }],
+				["2", null],
+			],
+		);
 		assert.ok(outbox[0].seq < outbox[1].seq);
 		s.outboxDone([outbox[0].seq]);
-		assert.deepEqual(s.outbox(10).map((o) => o.body), ["2"]);
+		assert.deepEqual(
+			s.outbox(10).map((o) => o.body),
+			["2"],
+		);
 		assert.equal(s.outboxCount, 1);
 		assert.equal(s.messagesOf("j")[0].id, c.id);
 	});
@@ -136,39 +174,53 @@ describe("Store.commit", () => {
 				s.commit({
 					done: [{ seq: a.seq, id: a.id, key: a.key }],
 					actors: [{ id: "k", payload: 1, timeout: 0, deleted: false }],
-					outbox: [{ key: "k", body: "\"fine\"" }, { key: "k", body: "\"boom\"" }],
+					outbox: [
+						{ key: "k", body: '"fine"' },
+						{ key: "k", body: '"boom"' },
+					],
 				}),
 			/injected failure/,
 		);
-		assert.deepEqual(s.messagesOf("k").map((r) => r.id), ["a"], "the row is still pending");
+		assert.deepEqual(
+			s.messagesOf("k").map((r) => r.id),
+			["a"],
+			"the row is still pending",
+		);
 		assert.equal(s.processedCount, 0, "its id is not remembered");
 		assert.equal(s.actor("k"), undefined, "no actor record");
 		assert.equal(s.outboxCount, 0, "no outbox entry, not even the one before the failure");
 		assert.equal(s.append([msg("a", "k")]).duplicates, 1, "still pending, so a redelivery is a duplicate");
 	});
 
-	it(
-		"pendingCount stays right when a commit rolls back",
-		() => {
-			const s = fresh();
-			onFile(s.file, FAIL_BOOM);
-			const [a] = s.append([msg("a", "k")]).stored;
-			assert.throws(() => s.commit({ done: [{ seq: a.seq, id: a.id, key: a.key }], outbox: [{ key: "k", body: "\"boom\"" }] }));
-			assert.equal(s.scan(0, 10).length, 1);
-			assert.equal(s.pendingCount, 1, "pendingCount drifted away from the rows in the table");
-		},
-	);
+	it("pendingCount stays right when a commit rolls back", () => {
+		const s = fresh();
+		onFile(s.file, FAIL_BOOM);
+		const [a] = s.append([msg("a", "k")]).stored;
+		assert.throws(() => s.commit({ done: [{ seq: a.seq, id: a.id, key: a.key }], outbox: [{ key: "k", body: '"boom"' }] }));
+		assert.equal(s.scan(0, 10).length, 1);
+		assert.equal(s.pendingCount, 1, "pendingCount drifted away from the rows in the table");
+	});
 
 	it("failed bumps attempts; dead moves rows to the dead table with reason and attempts", () => {
 		const s = fresh();
 		const [a, b, c] = s.append([msg("a", "k"), { ...msg("b", "k"), headers: { h: 1 } }, msg("c", "k")]).stored;
 		s.commit({ failed: [a.seq, b.seq] });
 		s.commit({ failed: [b.seq] });
-		assert.deepEqual(s.messagesOf("k").map((r) => [r.id, r.attempts]), [["a", 1], ["b", 2], ["c", 0]]);
+		assert.deepEqual(
+			s.messagesOf("k").map((r) => [r.id, r.attempts]),
+			[
+				["a", 1],
+				["b", 2],
+				["c", 0],
+			],
+		);
 		assert.equal(s.pendingCount, 3);
 		const before = Date.now();
 		s.commit({ dead: [{ seq: b.seq, reason: "boom: it broke" }] });
-		assert.deepEqual(s.messagesOf("k").map((r) => r.id), ["a", "c"]);
+		assert.deepEqual(
+			s.messagesOf("k").map((r) => r.id),
+			["a", "c"],
+		);
 		assert.equal(s.pendingCount, 2);
 		assert.equal(s.deadCount, 1);
 		const [dead] = s.dead(10);
@@ -194,17 +246,27 @@ describe("Store.commit", () => {
 		const heard: string[] = [];
 		s.onStored((rows) => heard.push(...rows.map((r) => r.id)));
 		const { requeued } = s.requeueDead(1);
-		assert.deepEqual(requeued.map((r) => r.id), ["a"], "limit is honoured, oldest dead first");
+		assert.deepEqual(
+			requeued.map((r) => r.id),
+			["a"],
+			"limit is honoured, oldest dead first",
+		);
 		assert.equal(requeued[0].attempts, 0);
 		assert.ok(requeued[0].stamp > c.stamp, "a requeued row goes after the rows pending now");
 		assert.deepEqual(heard, ["a"]);
 		assert.equal(s.deadCount, 1);
 		const { requeued: again } = s.requeueDead(10);
-		assert.deepEqual(again.map((r) => r.id), ["b"]);
+		assert.deepEqual(
+			again.map((r) => r.id),
+			["b"],
+		);
 		assert.deepEqual(again[0].headers, { x: "y" });
 		assert.equal(again[0].payload, "p-b");
 		assert.equal(s.deadCount, 0);
-		assert.deepEqual(s.messagesOf("k").map((r) => r.id), ["c", "a", "b"]);
+		assert.deepEqual(
+			s.messagesOf("k").map((r) => r.id),
+			["c", "a", "b"],
+		);
 		assert.equal(s.pendingCount, 3);
 		assert.deepEqual(s.requeueDead(10), { requeued: [], dropped: 0 });
 	});
@@ -221,7 +283,7 @@ describe("Store across a restart", () => {
 				{ id: "k", payload: { n: 1 }, timeout: 100, deleted: false },
 				{ id: "gone", payload: null, timeout: 0, deleted: true },
 			],
-			outbox: [{ key: "k", body: "\"out\"", headers: { key: "k" } }],
+			outbox: [{ key: "k", body: '"out"', headers: { key: "k" } }],
 			failed: [c.seq],
 		});
 		s1.commit({ dead: [{ seq: b.seq, reason: "nope" }] });
@@ -231,7 +293,13 @@ describe("Store across a restart", () => {
 		const s2 = new Store(file, { synchronous: "NORMAL" });
 		try {
 			assert.equal(s2.pendingCount, 2);
-			assert.deepEqual(s2.scan(0, 10).map((r) => [r.id, r.attempts, r.stamp]), [["c", 1, c.stamp], ["d", 0, d.stamp]]);
+			assert.deepEqual(
+				s2.scan(0, 10).map((r) => [r.id, r.attempts, r.stamp]),
+				[
+					["c", 1, c.stamp],
+					["d", 0, d.stamp],
+				],
+			);
 			assert.deepEqual(s2.messagesOf("j")[1].headers, { h: "v" });
 			assert.equal(s2.processedCount, 1);
 			assert.equal(s2.append([msg("a", "k")]).duplicates, 1, "processed id survives the restart");
@@ -239,13 +307,22 @@ describe("Store across a restart", () => {
 			assert.deepEqual(s2.actor("gone"), { id: "gone", payload: null, timeout: 0, deleted: true });
 			assert.equal(s2.actorRecordCount, 2);
 			assert.deepEqual([...s2.actors()].map((r) => r.id).sort(), ["gone", "k"]);
-			assert.deepEqual(s2.outbox(10).map((o) => [o.body, o.headers]), [["\"out\"", { key: "k" }]]);
-			assert.deepEqual(s2.dead(10).map((r) => [r.id, r.reason]), [["b", "nope"]]);
+			assert.deepEqual(
+				s2.outbox(10).map((o) => [o.body, o.headers]),
+				[['"out"', { key: "k" }]],
+			);
+			assert.deepEqual(
+				s2.dead(10).map((r) => [r.id, r.reason]),
+				[["b", "nope"]],
+			);
 			const next = s2.nextStamp();
 			assert.ok(next > lastStamp, "nextStamp() continues after the stamps given before the restart");
 			const [e] = s2.append([msg("e", "j")]).stored;
 			assert.ok(e.stamp > next);
-			assert.deepEqual(s2.messagesOf("j").map((r) => r.id), ["c", "d", "e"]);
+			assert.deepEqual(
+				s2.messagesOf("j").map((r) => r.id),
+				["c", "d", "e"],
+			);
 		} finally {
 			s2.close();
 		}
@@ -261,31 +338,31 @@ describe("Store across a restart", () => {
 		}
 	});
 
-	it(
-		"nextStamp() stays above every stamp given before a restart even when those rows are gone",
-		() => {
-			const file = tmp.file("restart-2.sqlite");
-			const s1 = new Store(file, { synchronous: "NORMAL" });
-			// A burst of more than 1000 stamps per ms runs the stamps ahead of the clock (as a big ingest batch does).
-			for (let i = 0; i < 300_000; i++) s1.nextStamp();
-			const [a] = s1.append([msg("a", "k")]).stored;
-			s1.commit({ done: [{ seq: a.seq, id: a.id, key: a.key }] });
-			s1.close();
-			const s2 = new Store(file, { synchronous: "NORMAL" });
-			try {
-				const next = s2.nextStamp();
-				assert.ok(next > a.stamp, `stamp ${next} after the restart is not above ${a.stamp} given before it`);
-			} finally {
-				s2.close();
-			}
-		},
-	);
+	it("nextStamp() stays above every stamp given before a restart even when those rows are gone", () => {
+		const file = tmp.file("restart-2.sqlite");
+		const s1 = new Store(file, { synchronous: "NORMAL" });
+		// A burst of more than 1000 stamps per ms runs the stamps ahead of the clock (as a big ingest batch does).
+		for (let i = 0; i < 300_000; i++) s1.nextStamp();
+		const [a] = s1.append([msg("a", "k")]).stored;
+		s1.commit({ done: [{ seq: a.seq, id: a.id, key: a.key }] });
+		s1.close();
+		const s2 = new Store(file, { synchronous: "NORMAL" });
+		try {
+			const next = s2.nextStamp();
+			assert.ok(next > a.stamp, `stamp ${next} after the restart is not above ${a.stamp} given before it`);
+		} finally {
+			s2.close();
+		}
+	});
 
 	it("refuses a file with another schema version, naming the file", () => {
 		const file = tmp.file("old-schema.sqlite");
 		new Store(file).close();
 		onFile(file, "UPDATE meta SET value = '999' WHERE name = 'schema'");
-		assert.throws(() => new Store(file), (err: Error) => err.message.includes(file) && /999/.test(err.message));
+		assert.throws(
+			() => new Store(file),
+			(err: Error) => err.message.includes(file) && /999/.test(err.message),
+		);
 	});
 });
 
@@ -305,10 +382,17 @@ describe("Store shipments", () => {
 		from.commit({ failed: [rows[2].seq] });
 
 		const shipment = from.shipmentOf(["k", "j", "nothing-here"]);
-		assert.deepEqual(shipment.messages.map((m) => m.id), ["b", "a", "c"], "grouped by key, oldest first per key");
+		assert.deepEqual(
+			shipment.messages.map((m) => m.id),
+			["b", "a", "c"],
+			"grouped by key, oldest first per key",
+		);
 		assert.ok(!("seq" in shipment.messages[0]), "seq is local and does not travel");
 		assert.deepEqual(shipment.actors.map((a) => a.id).sort(), ["j", "k"]);
-		assert.deepEqual(shipment.processed.map((p) => [p.id, p.key]), [["done-1", "k"]]);
+		assert.deepEqual(
+			shipment.processed.map((p) => [p.id, p.key]),
+			[["done-1", "k"]],
+		);
 
 		const heard: string[] = [];
 		to.onStored((r) => heard.push(...r.map((m) => m.id)));
@@ -328,7 +412,10 @@ describe("Store shipments", () => {
 		assert.equal(to.pendingCount, 3);
 
 		from.forget(shipment);
-		assert.deepEqual(from.scan(0, 10).map((r) => r.id), ["x"]);
+		assert.deepEqual(
+			from.scan(0, 10).map((r) => r.id),
+			["x"],
+		);
 		assert.equal(from.pendingCount, 1);
 		assert.equal(from.actor("k"), undefined);
 		assert.equal(from.actor("j"), undefined);
@@ -345,8 +432,17 @@ describe("Store shipments", () => {
 		from.append([msg("seen", "k"), msg("pending-here", "k"), msg("new", "k")]);
 		const received = to.receive(from.shipmentOf(["k"]));
 		assert.equal(received.duplicates, 2);
-		assert.deepEqual(received.stored.map((r) => r.id), ["new"]);
-		assert.deepEqual(to.messagesOf("k").map((r) => r.id).sort(), ["new", "pending-here"]);
+		assert.deepEqual(
+			received.stored.map((r) => r.id),
+			["new"],
+		);
+		assert.deepEqual(
+			to
+				.messagesOf("k")
+				.map((r) => r.id)
+				.sort(),
+			["new", "pending-here"],
+		);
 	});
 
 	it("a message whose id comes in the same shipment's processed list is not stored", () => {
@@ -369,7 +465,10 @@ describe("Store shipments", () => {
 			actors: [],
 			processed: [],
 		});
-		assert.deepEqual(to.messagesOf("k").map((r) => r.id), ["older", "local"]);
+		assert.deepEqual(
+			to.messagesOf("k").map((r) => r.id),
+			["older", "local"],
+		);
 	});
 
 	it("shipmentOf handles more keys than one query takes", () => {
@@ -402,22 +501,54 @@ describe("Store shipments", () => {
 		const from = fresh();
 		const to = fresh();
 		const [a, b] = from.append([msg("a", "k"), msg("b", "k"), msg("c", "stay")]).stored;
-		from.commit({ done: [{ seq: a.seq, id: a.id, key: a.key }], outbox: [{ key: "k", body: "\"r1\"", headers: { h: 1 } }, { key: "k", body: "\"r2\"" }, { key: "stay", body: "\"r3\"" }] });
+		from.commit({
+			done: [{ seq: a.seq, id: a.id, key: a.key }],
+			outbox: [
+				{ key: "k", body: '"r1"', headers: { h: 1 } },
+				{ key: "k", body: '"r2"' },
+				{ key: "stay", body: '"r3"' },
+			],
+		});
 		from.commit({ dead: [{ seq: b.seq, reason: "broke" }] });
 		let nudged = 0;
 		to.onOutbox(() => nudged++);
 		const shipment = from.shipmentOf(["k"]);
-		assert.deepEqual(shipment.outbox.map((o) => [o.key, o.body, o.headers]), [["k", "\"r1\"", { h: 1 }], ["k", "\"r2\"", null]]);
-		assert.deepEqual(shipment.dead.map((d) => [d.id, d.key, d.reason, d.attempts]), [["b", "k", "broke", 1]]);
+		assert.deepEqual(
+			shipment.outbox.map((o) => [o.key, o.body, o.headers]),
+			[
+				["k", '"r1"', { h: 1 }],
+				["k", '"r2"', null],
+			],
+		);
+		assert.deepEqual(
+			shipment.dead.map((d) => [d.id, d.key, d.reason, d.attempts]),
+			[["b", "k", "broke", 1]],
+		);
 		to.receive(shipment);
 		to.receive(shipment);
 		assert.equal(nudged, 1, "the relay hears of received results once, not of a repeat");
-		assert.deepEqual(to.outbox(10).map((o) => [o.key, o.body]), [["k", "\"r1\""], ["k", "\"r2\""]]);
-		assert.deepEqual(to.dead(10).map((d) => [d.id, d.reason]), [["b", "broke"]]);
+		assert.deepEqual(
+			to.outbox(10).map((o) => [o.key, o.body]),
+			[
+				["k", '"r1"'],
+				["k", '"r2"'],
+			],
+		);
+		assert.deepEqual(
+			to.dead(10).map((d) => [d.id, d.reason]),
+			[["b", "broke"]],
+		);
 		from.forget(shipment);
-		assert.deepEqual(from.outbox(10).map((o) => o.body), ["\"r3\""]);
+		assert.deepEqual(
+			from.outbox(10).map((o) => o.body),
+			['"r3"'],
+		);
 		assert.equal(from.deadCount, 0);
-		assert.deepEqual(to.requeueDead(10).requeued.map((r) => r.id), ["b"], "the owner can requeue a dead letter it took");
+		assert.deepEqual(
+			to.requeueDead(10).requeued.map((r) => r.id),
+			["b"],
+			"the owner can requeue a dead letter it took",
+		);
 	});
 
 	it("a result is taken by the relay or by a shipment, never by both", () => {
@@ -430,14 +561,26 @@ describe("Store shipments", () => {
 		assert.equal(s.resultsInFlight("k"), true);
 		assert.equal(s.resultsInFlight("j"), false);
 		const shipment = s.shipmentOf(["k", "j"]);
-		assert.deepEqual(shipment.outbox.map((o) => o.body), ["2", "3", "4"], "the result in flight stays out");
+		assert.deepEqual(
+			shipment.outbox.map((o) => o.body),
+			["2", "3", "4"],
+			"the result in flight stays out",
+		);
 		assert.deepEqual(s.takeOutbox(10), [], "results in a shipment are not published");
 		assert.deepEqual(s.shipmentOf(["k"]).outbox, [], "nor shipped twice");
 		s.release({ ...shipment, outbox: shipment.outbox.slice(1) });
 		s.forget({ ...shipment, outbox: shipment.outbox.slice(0, 1) });
-		assert.deepEqual(s.takeOutbox(10).map((o) => o.body), ["3", "4"], "a shipment that did not go gives its results back to the relay");
+		assert.deepEqual(
+			s.takeOutbox(10).map((o) => o.body),
+			["3", "4"],
+			"a shipment that did not go gives its results back to the relay",
+		);
 		s.giveBack([first.seq]);
-		assert.deepEqual(s.takeOutbox(10).map((o) => o.body), ["1"], "a result given back by the relay is taken again");
+		assert.deepEqual(
+			s.takeOutbox(10).map((o) => o.body),
+			["1"],
+			"a result given back by the relay is taken again",
+		);
 		s.outboxDone([first.seq]);
 		assert.equal(s.resultsInFlight("k"), true, "3 is still in flight");
 		assert.deepEqual(settled, [3, 2]);
@@ -462,15 +605,28 @@ describe("a full disk (SQLITE_FULL from a capped page count)", () => {
 		s.append([msg("a", "k")]);
 		const restore = fillDisk(s);
 		const big = (id: string) => msg(id, "k", "x".repeat(20_000));
-		assert.throws(() => s.append([big("b")]), (err: Error & { code?: string }) => err.code === "SQLITE_FULL");
+		assert.throws(
+			() => s.append([big("b")]),
+			(err: Error & { code?: string }) => err.code === "SQLITE_FULL",
+		);
 		const shipment = { messages: [{ ...big("c"), stamp: 1, headers: null, receivedAt: 1, attempts: 0 }], actors: [], processed: [] };
-		assert.throws(() => s.receive(shipment), (err: Error & { code?: string }) => err.code === "SQLITE_FULL");
+		assert.throws(
+			() => s.receive(shipment),
+			(err: Error & { code?: string }) => err.code === "SQLITE_FULL",
+		);
 		assert.equal(s.pendingCount, 1);
-		assert.deepEqual(s.scan(0, 10).map((r) => r.id), ["a"]);
+		assert.deepEqual(
+			s.scan(0, 10).map((r) => r.id),
+			["a"],
+		);
 		restore();
 		s.append([big("b")]);
 		s.receive(shipment);
-		assert.deepEqual(s.messagesOf("k").map((r) => r.id), ["c", "a", "b"], "in stamp order once there is room");
+		assert.deepEqual(
+			s.messagesOf("k").map((r) => r.id),
+			["c", "a", "b"],
+			"in stamp order once there is room",
+		);
 	});
 
 	it("a perform whose commit finds no room keeps its rows pending and in its mailbox, and they are performed in order once there is room", async () => {
@@ -506,12 +662,20 @@ describe("a full disk (SQLITE_FULL from a capped page count)", () => {
 			const restore = fillDisk(s);
 			s.append(["m1", "m2", "m3"].map((id) => msg(id, "k")));
 			await waitFor(() => errors.length >= 2 && performed.length >= 3, { message: "commits failing on the full disk" });
-			assert.deepEqual(s.messagesOf("k").map((r) => r.id), ["m1", "m2", "m3"], "nothing deleted while the disk is full");
+			assert.deepEqual(
+				s.messagesOf("k").map((r) => r.id),
+				["m1", "m2", "m3"],
+				"nothing deleted while the disk is full",
+			);
 			assert.equal(s.outboxCount, 0);
 			s.append([msg("m4", "k")]);
 			restore();
 			await waitFor(() => s.scan(0, 1).length === 0, { message: "every row performed once there is room" });
-			assert.deepEqual(s.outbox(10).flatMap((o) => (JSON.parse(o.body) as { ids: string[] }).ids), ["m1", "m2", "m3", "m4"], "results committed in order, each once");
+			assert.deepEqual(
+				s.outbox(10).flatMap((o) => (JSON.parse(o.body) as { ids: string[] }).ids),
+				["m1", "m2", "m3", "m4"],
+				"results committed in order, each once",
+			);
 			assert.equal(s.actor("k")!.payload, 4, "every message counted once");
 		} finally {
 			await rt.stop();
@@ -555,7 +719,7 @@ describe("validateAppend", () => {
 	it("accepts one message or a list, fills ids, turns payloads into text", () => {
 		const [one] = validateAppend({ key: "k", payload: { a: 1 } });
 		assert.equal(one.key, "k");
-		assert.equal(one.payload, "{\"a\":1}");
+		assert.equal(one.payload, '{"a":1}');
 		assert.equal(one.headers, null);
 		assert.match(one.id, /^[0-9a-f-]{36}$/);
 		const list = validateAppend({ messages: [{ key: "a", payload: "text", id: "m1", headers: { h: 1 } }, { key: "b" }] });
@@ -566,7 +730,10 @@ describe("validateAppend", () => {
 
 	it("gives clear errors for a missing key, a bad id, bad headers, naming the message", () => {
 		const bad = (params: unknown, pattern: RegExp) =>
-			assert.throws(() => validateAppend(params as Parameters<typeof validateAppend>[0]), (err: Error) => err instanceof AppendError && pattern.test(err.message));
+			assert.throws(
+				() => validateAppend(params as Parameters<typeof validateAppend>[0]),
+				(err: Error) => err instanceof AppendError && pattern.test(err.message),
+			);
 		bad({ payload: 1 }, /message 0: key must be a non-empty string/);
 		bad({ key: "" }, /key must be a non-empty string/);
 		bad({ key: 5 }, /key must be a non-empty string/);
@@ -582,8 +749,18 @@ describe("validateAppend", () => {
 
 	it("what it returns appends cleanly", () => {
 		const s = fresh();
-		const { stored } = s.append(validateAppend({ messages: [{ key: "k", payload: "x", id: "i1" }, { key: "k", payload: [1, 2] }] }));
-		assert.deepEqual(stored.map((r) => r.payload), ["x", "[1,2]"]);
+		const { stored } = s.append(
+			validateAppend({
+				messages: [
+					{ key: "k", payload: "x", id: "i1" },
+					{ key: "k", payload: [1, 2] },
+				],
+			}),
+		);
+		assert.deepEqual(
+			stored.map((r) => r.payload),
+			["x", "[1,2]"],
+		);
 	});
 });
 
@@ -599,7 +776,11 @@ describe("seq numbers", () => {
 			const [second] = store.append([{ id: "b", key: "k", payload: "x" }]).stored;
 			store.commit({ done: [{ seq: second.seq, id: "b", key: "k" }], outbox: [{ key: "k", body: "2" }] });
 			assert.ok(second.seq > first.seq, "message seq reused");
-			assert.deepEqual(store.outbox(10, entry.seq).map((e) => e.body), ["2"], "outbox seq reused");
+			assert.deepEqual(
+				store.outbox(10, entry.seq).map((e) => e.body),
+				["2"],
+				"outbox seq reused",
+			);
 		} finally {
 			tmp.cleanup();
 		}

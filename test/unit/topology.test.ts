@@ -89,7 +89,10 @@ describe("Topology states", () => {
 		await turns(10);
 		assert.equal(h.topology.state, "assembling");
 		assert.equal(h.topology.active, false);
-		assert.deepEqual(h.changes.map((c) => [c.from, c.to, c.members.length]), [["down", "assembling", 0]]);
+		assert.deepEqual(
+			h.changes.map((c) => [c.from, c.to, c.members.length]),
+			[["down", "assembling", 0]],
+		);
 		assert.deepEqual(h.settled, []);
 		assert.deepEqual(h.announced, []);
 		assert.equal(h.topology.settledView, null);
@@ -119,7 +122,10 @@ describe("Topology states", () => {
 		h.topology.handoffDone("b", id);
 		assert.equal(h.topology.state, "ready");
 		assert.deepEqual(h.topology.waitingFor(), []);
-		assert.deepEqual(h.settled.map((v) => v.id), [id]);
+		assert.deepEqual(
+			h.settled.map((v) => v.id),
+			[id],
+		);
 		assert.deepEqual(
 			h.changes.map((c) => [c.from, c.to]),
 			[
@@ -205,7 +211,11 @@ describe("Topology states", () => {
 		h.topology.handoffDone("b", v2.id);
 		h.topology.handoffDone("c", v2.id);
 		assert.equal(h.topology.state, "ready");
-		assert.deepEqual(h.settled.map((v) => v.id), [v2.id], "v1 never settled");
+		assert.deepEqual(
+			h.settled.map((v) => v.id),
+			[v2.id],
+			"v1 never settled",
+		);
 	});
 
 	it("a participant that disappears no longer blocks the barrier", async () => {
@@ -359,18 +369,15 @@ describe("Topology.leave", () => {
 		assert.equal(h.topology.ownerOf("k"), null);
 	});
 
-	it(
-		"a participant that is not a member (e.g. ingest only) can leave too",
-		async () => {
-			const h = harness("ingest-1");
-			h.topology.start();
-			h.topology.update(["a"], ["a", "ingest-1"]);
-			h.topology.handoffDone("a", h.topology.view.id);
-			await waitFor(() => h.topology.state === "ready", { message: "ready" });
-			const leaving = h.topology.leave();
-			assert.equal(h.topology.state, "stopping");
-			const done = await Promise.race([leaving.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 500))]);
-			assert.equal(done, true, "leave() did not resolve within 500 ms");
-		},
-	);
+	it("a participant that is not a member (e.g. ingest only) can leave too", async () => {
+		const h = harness("ingest-1");
+		h.topology.start();
+		h.topology.update(["a"], ["a", "ingest-1"]);
+		h.topology.handoffDone("a", h.topology.view.id);
+		await waitFor(() => h.topology.state === "ready", { message: "ready" });
+		const leaving = h.topology.leave();
+		assert.equal(h.topology.state, "stopping");
+		const done = await Promise.race([leaving.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 500))]);
+		assert.equal(done, true, "leave() did not resolve within 500 ms");
+	});
 });

@@ -76,11 +76,17 @@ export async function clusterCommand(broker: ServiceBroker, _args: ReplArgs, pri
 		const waiting = new Set<string>();
 		for (const row of first) if ("ok" in row.state) for (const w of row.state.ok.waitingFor) waiting.add(w);
 		if (waiting.size > 0) print(`handoff: waiting for ${[...waiting].sort().join(", ")}`);
-		for (const line of formatTable(
-			["node", "state", "actors", "processed", "pending", "shipped", "proc/s", "dead", "ring"],
-			rows,
-			["left", "left", "right", "right", "right", "right", "right", "right", "right"],
-		))
+		for (const line of formatTable(["node", "state", "actors", "processed", "pending", "shipped", "proc/s", "dead", "ring"], rows, [
+			"left",
+			"left",
+			"right",
+			"right",
+			"right",
+			"right",
+			"right",
+			"right",
+			"right",
+		]))
 			print(line);
 		const unreachable = first.filter((row) => "error" in row.state).map((row) => ("error" in row.state ? row.state.error.message : ""));
 		for (const message of unreachable) print(`cluster: ${message}`);

@@ -66,7 +66,9 @@ export async function deadCommand(broker: ServiceBroker, args: ReplArgs, print: 
 		else if (!status.ok.connected) print("RabbitMQ not connected");
 		else {
 			const depth = status.ok.deadQueueDepth;
-			print(`RabbitMQ dead-letter queue ${status.ok.deadQueue}: ${depth === null || depth === undefined ? "unknown" : formatCount(depth)} message${depth === 1 ? "" : "s"}`);
+			print(
+				`RabbitMQ dead-letter queue ${status.ok.deadQueue}: ${depth === null || depth === undefined ? "unknown" : formatCount(depth)} message${depth === 1 ? "" : "s"}`,
+			);
 		}
 	});
 }

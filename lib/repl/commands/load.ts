@@ -142,7 +142,7 @@ export async function loadCommand(broker: ServiceBroker, args: ReplArgs, print: 
 
 const GENERATOR_HELP = "Publish --messages N over --keys K and wait until the cluster has processed them (progress bars, rates)";
 const GENERATOR_OPTIONS = [
-	{ option: "--messages <n>", description: "how many messages to publish (message i gets id load-<run>-<i> and payload {\"i\":i})" },
+	{ option: "--messages <n>", description: 'how many messages to publish (message i gets id load-<run>-<i> and payload {"i":i})' },
 	{ option: "--keys <k>", description: "spread them over key_1..key_<k>: message i goes to key_((i % k) + 1)" },
 	{ option: "--batch <b>", description: `messages per ingest.publish call (default ${DEFAULT_BATCH})` },
 	{ option: "--wait <s>", description: `stop waiting for processing after <s> seconds without progress (default ${DEFAULT_WAIT_S})` },
