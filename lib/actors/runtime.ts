@@ -84,6 +84,9 @@ export interface RuntimeOptions {
 	logger?: { info(msg: string): void; warn(msg: string): void; error(msg: string): void };
 }
 
+/** A perform whose commit found the disk full is tried again after this long. */
+const DISK_FULL_RETRY_MS = 1000;
+
 const NO_MESSAGES: ActorMessage[] = Object.freeze([]) as unknown as ActorMessage[];
 
 export class ActorRuntime implements TopologyParticipant, ActivationHost {
@@ -151,6 +154,7 @@ export class ActorRuntime implements TopologyParticipant, ActivationHost {
 				if (f.failed) this.finish({ ...f, commit: {}, removed: null });
 				else this.fail(f.actor, f.rows, error, f.started);
 			},
+			noRoom: (f) => this.retryWhenRoom(f),
 		});
 		this.store.onStored((rows) => this.deal(rows));
 	}
@@ -419,6 +423,26 @@ export class ActorRuntime implements TopologyParticipant, ActivationHost {
 		this.mailboxes.putBack(actor, back);
 		actor.flags |= BACKOFF;
 		this.wheel.schedule(actor, this.retry.backoffMs(back[0].attempts), Date.now());
+	}
+
+	/**
+	 * A perform whose commit found the disk full did not happen: its rows go back to the head of the
+	 * mailbox as they were (no attempt counted, nothing dead-lettered, state unchanged) and it is tried again
+	 * after DISK_FULL_RETRY_MS. Counting it would dead-letter the rows by a commit that frees room.
+	 */
+	private retryWhenRoom(f: Finished): void {
+		const { actor, rows } = f;
+		actor.flags &= ~BUSY;
+		this.busyCount--;
+		if (actor.flags & LEAVING) {
+			this.mailboxes.done(rows);
+			this.release(actor, "moved");
+			return;
+		}
+		this.idleWaiters.wake(actor);
+		if (rows.length > 0) this.mailboxes.putBack(actor, rows);
+		actor.flags |= BACKOFF;
+		this.wheel.schedule(actor, DISK_FULL_RETRY_MS, Date.now());
 	}
 
 	/** The new actor of a replace-with-id: started here if owned, else its record ships. */
