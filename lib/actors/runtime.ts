@@ -67,13 +67,14 @@ export interface RuntimeOptions {
 	behaviour: ActorBehaviour;
 	/** Periodic perform interval in ms of actors that name none. */
 	defaultInterval?: number;
-	maxAttempts?: number;
-	retryBaseMs?: number;
+	/** These four come from the config (lib/config.ts holds their defaults). */
+	maxAttempts: number;
+	retryBaseMs: number;
 	retryMaxMs?: number;
 	/** A perform that has not settled after this long is failed. */
-	performTimeoutMs?: number;
+	performTimeoutMs: number;
 	/** Messages per perform at most. */
-	maxBatch?: number;
+	maxBatch: number;
 	tickMs?: number;
 	payloadFormat?: "text" | "json";
 	performLog?: string;
@@ -138,9 +139,9 @@ export class ActorRuntime implements TopologyParticipant, ActivationHost {
 		this.self = options.self;
 		this.behaviour = options.behaviour;
 		this.defaultInterval = options.defaultInterval ?? 1000;
-		this.retry = new RetryPolicy(options.maxAttempts ?? 5, options.retryBaseMs ?? 100, options.retryMaxMs ?? 30_000);
-		this.performTimeoutMs = options.performTimeoutMs ?? 30_000;
-		this.maxBatch = options.maxBatch ?? 100;
+		this.retry = new RetryPolicy(options.maxAttempts, options.retryBaseMs, options.retryMaxMs ?? 30_000);
+		this.performTimeoutMs = options.performTimeoutMs;
+		this.maxBatch = options.maxBatch;
 		this.json = options.payloadFormat === "json";
 		this.wheel = new TimerWheel<Actor>(options.tickMs ?? 10);
 		this.performLog = options.performLog ? new PerformLog(options.performLog, options.self) : null;
