@@ -18,6 +18,7 @@ import * as path from "path";
 import { monitorEventLoopDelay } from "perf_hooks";
 import { ActorRuntime } from "../lib/actors/runtime";
 import type { ActorBehaviour, ActorSpec } from "../lib/actors/types";
+import { readConfig } from "../lib/config";
 import { Store } from "../lib/store/store";
 import { viewOf } from "../lib/topology/topology";
 import {
@@ -112,10 +113,15 @@ const open = new Set<Spawned>();
 /** A runtime over a fresh store, driven like lib/node.ts drives it; resolves once it holds n actors. */
 async function spawnRuntime(dir: string, n: number, timeout: number): Promise<Spawned> {
 	const store = Store.open(dir, `${SELF}-t${timeout}`);
+	const { maxAttempts, retryBaseMs, performTimeoutMs, maxBatch } = readConfig({});
 	const runtime = new ActorRuntime({
 		store,
 		self: SELF,
 		behaviour: behaviour(n, timeout),
+		maxAttempts,
+		retryBaseMs,
+		performTimeoutMs,
+		maxBatch,
 		logger: { info: () => undefined, warn: (m) => log(`warn: ${m}`), error: (m) => log(`error: ${m}`) },
 	});
 	const spawned: Spawned = { runtime, store, spawnMs: NaN, activationMs: NaN, maxBlockMs: NaN, bytesPerActor: NaN, heapBefore: NaN };

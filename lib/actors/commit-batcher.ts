@@ -3,8 +3,11 @@
  * the event loop goes into one SQLite transaction. When that transaction
  * fails, each perform is committed alone, so one bad perform cannot hold back
  * the others; the ones that still fail are handed back to the runtime.
+ * A commit that fails for a full disk (SQLITE_FULL) is no fault of its
+ * perform: it goes back apart (noRoom), and the full disk is logged once until
+ * a commit succeeds again, not once per perform per retry.
  */
-import type { Commit, Store, StoredMessage } from "../store/store";
+import { type Commit, isDiskFull, type Store, type StoredMessage } from "../store/store";
 import type { Actor } from "./actor";
 import type { PerformLog } from "./perform-log";
 import type { TerminateReason } from "./types";
@@ -29,13 +32,17 @@ export interface CommitBatcherOptions {
 	committed(f: Finished): void;
 	/** The perform's own commit failed too. */
 	rejected(f: Finished, error: Error): void;
-	logger?: { error(msg: string): void };
+	/** The perform's own commit found the disk full: nothing of it was written. */
+	noRoom(f: Finished): void;
+	logger?: { info(msg: string): void; error(msg: string): void };
 }
 
 export class CommitBatcher {
 	private readonly options: CommitBatcherOptions;
 	private queue: Finished[] = [];
 	private scheduled = false;
+	/** The last commit failed for a full disk (and that was logged). */
+	private diskFull = false;
 
 	constructor(options: CommitBatcherOptions) {
 		this.options = options;
@@ -63,10 +70,12 @@ export class CommitBatcher {
 		try {
 			store.commit(merge(batch));
 		} catch (err) {
-			this.options.logger?.error(`commit of ${batch.length} performs failed: ${(err as Error).message}`);
+			if (isDiskFull(err)) this.noteDiskFull();
+			else this.options.logger?.error(`commit of ${batch.length} performs failed: ${(err as Error).message}`);
 			this.commitOneByOne(batch);
 			return;
 		}
+		this.noteRoom();
 		const ended = performLog ? performLog.now() : 0;
 		for (const f of batch) {
 			if (performLog && f.rows.length > 0) performLog.record(f.actor.id, f.started, ended, f.rows.length);
@@ -82,10 +91,26 @@ export class CommitBatcher {
 				this.options.store.commit(f.commit);
 				ok.push(f);
 			} catch (err) {
-				this.options.rejected(f, err instanceof Error ? err : new Error(String(err)));
+				if (isDiskFull(err)) this.options.noRoom(f);
+				else this.options.rejected(f, err instanceof Error ? err : new Error(String(err)));
 			}
 		}
+		if (ok.length > 0) this.noteRoom();
 		for (const f of ok) this.options.committed(f);
+	}
+
+	private noteDiskFull(): void {
+		if (this.diskFull) return;
+		this.diskFull = true;
+		this.options.logger?.error(
+			`disk full: ${this.options.store.file} has no room to commit performs (SQLITE_FULL); their messages stay pending and are performed again, with no attempt counted, until there is room`,
+		);
+	}
+
+	private noteRoom(): void {
+		if (!this.diskFull) return;
+		this.diskFull = false;
+		this.options.logger?.info(`disk has room again: performs commit (${this.options.store.file})`);
 	}
 }
 

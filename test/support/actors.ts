@@ -5,6 +5,7 @@
  */
 import { after } from "node:test";
 import { ActorRuntime, type RuntimeOptions } from "../../lib/actors/runtime";
+import { readConfig } from "../../lib/config";
 import type { ActorBehaviour, ActorMessage, PerformContext, PerformResult, TerminateReason } from "../../lib/actors/types";
 import { Ring } from "../../lib/ring";
 import { Store } from "../../lib/store/store";
@@ -31,6 +32,12 @@ export function newStore(file?: string): Store {
 	const store = new Store(file ?? tmp.file(`rt-${++storeCount}.sqlite`), { synchronous: "NORMAL" });
 	stores.push(store);
 	return store;
+}
+
+/** The runtime options lib/node.ts takes from the config, at their defaults (lib/config.ts is the one table of them). */
+export function configDefaults(): Pick<RuntimeOptions, "maxAttempts" | "retryBaseMs" | "performTimeoutMs" | "maxBatch"> {
+	const { maxAttempts, retryBaseMs, performTimeoutMs, maxBatch } = readConfig({});
+	return { maxAttempts, retryBaseMs, performTimeoutMs, maxBatch };
 }
 
 export interface LogLines {
@@ -64,6 +71,7 @@ export async function runtime(behaviour: ActorBehaviour, options: Partial<Runtim
 		store,
 		self: "n1",
 		behaviour,
+		...configDefaults(),
 		defaultInterval: 0,
 		tickMs: 5,
 		retryBaseMs: 10,

@@ -5,6 +5,7 @@ import { ActorRuntime } from "../../lib/actors/runtime";
 import { Ring } from "../../lib/ring";
 import { AppendError, validateAppend } from "../../lib/store/append";
 import { Store, type StoredMessage } from "../../lib/store/store";
+import { configDefaults } from "../support/actors";
 import { onFile, tempDir } from "../support/tmp";
 import { waitFor } from "../support/wait";
 
@@ -629,9 +630,10 @@ describe("a full disk (SQLITE_FULL from a capped page count)", () => {
 		);
 	});
 
-	it("a perform whose commit finds no room keeps its rows pending and in its mailbox, and they are performed in order once there is room", async () => {
+	it("a perform whose commit finds no room keeps its rows pending and in its mailbox, counts no attempt, dead-letters nothing, and they are performed in order once there is room", async () => {
 		const s = fresh();
 		const performed: string[][] = [];
+		const attempts: number[] = [];
 		const ring = Ring.of(["n1"]);
 		const view = { id: ring.id, ring, members: ring.members };
 		const errors: string[] = [];
@@ -642,14 +644,16 @@ describe("a full disk (SQLITE_FULL from a capped page count)", () => {
 				spawn: () => ({ payload: 0 }),
 				perform(_id, count, messages, ctx) {
 					performed.push(messages.map((m) => m.id));
+					attempts.push(ctx.attempt);
 					ctx.publish({ ids: messages.map((m) => m.id), pad: "x".repeat(20_000) });
 					return { replace: (count as number) + messages.length };
 				},
 			},
+			...configDefaults(),
+			maxAttempts: 3,
+			retryBaseMs: 10,
 			defaultInterval: 0,
 			tickMs: 5,
-			retryBaseMs: 10,
-			maxAttempts: 1000,
 			logger: { info: () => undefined, warn: () => undefined, error: (line) => errors.push(line) },
 		});
 		try {
@@ -661,13 +665,27 @@ describe("a full disk (SQLITE_FULL from a capped page count)", () => {
 			await rt.whenReady();
 			const restore = fillDisk(s);
 			s.append(["m1", "m2", "m3"].map((id) => msg(id, "k")));
-			await waitFor(() => errors.length >= 2 && performed.length >= 3, { message: "commits failing on the full disk" });
+			// As many tries as maxAttempts: before the fix the third one dead-lettered the rows.
+			await waitFor(() => performed.length >= 3 || s.deadCount > 0, { timeoutMs: 10_000, message: "performs retried while the disk is full" });
+			assert.equal(s.deadCount, 0, "nothing dead-lettered because the disk was full");
 			assert.deepEqual(
 				s.messagesOf("k").map((r) => r.id),
 				["m1", "m2", "m3"],
 				"nothing deleted while the disk is full",
 			);
+			assert.deepEqual(
+				s.messagesOf("k").map((r) => r.attempts),
+				[0, 0, 0],
+				"a commit that found no room is no attempt",
+			);
+			assert.deepEqual(new Set(attempts), new Set([1]), "every perform is the first attempt");
 			assert.equal(s.outboxCount, 0);
+			assert.equal(rt.stats().dead, 0);
+			assert.equal(rt.stats().failures, 0);
+			assert.equal(s.actor("k"), undefined, "no actor record written");
+			assert.equal(rt.get("k")!.payload, 0, "the actor's state is unchanged");
+			assert.equal(errors.length, 1, `one line says the disk is full: ${errors.join(" | ")}`);
+			assert.match(errors[0], /disk full/);
 			s.append([msg("m4", "k")]);
 			restore();
 			await waitFor(() => s.scan(0, 1).length === 0, { message: "every row performed once there is room" });
