@@ -2,7 +2,6 @@
  * lib/ingest against the real RabbitMQ on 127.0.0.1:5672 and a real SQLite store.
  * Every test declares its own randomly named queues and deletes them at the end.
  */
-import Database = require("better-sqlite3");
 import assert from "node:assert/strict";
 import * as fs from "fs";
 import { describe, it, type TestContext } from "node:test";
@@ -18,7 +17,7 @@ import type { Store } from "../../lib/store/store";
 import { closeConnectionFromOutside, deleteAll, drainQueue, openTestChannel, recordingLogger, tempStore } from "../support/amqp";
 import { NodeProcess, observer, waitForReady } from "../support/cluster";
 import { AMQP_URL, freePort, uniqueName } from "../support/env";
-import { onFile, tempDir } from "../support/tmp";
+import { fillDisk, onFile, tempDir } from "../support/tmp";
 import { sleep, waitFor } from "../support/wait";
 
 type Env = Record<string, string>;
@@ -67,18 +66,6 @@ function startProcessing(store: Store, consumer: InboxConsumer, perTick: number)
 		consumer.recheck();
 	}, 10);
 	return { stop: () => clearInterval(timer) };
-}
-
-/**
- * Caps the store's own SQLite connection at the pages it has now (PRAGMA max_page_count): its next
- * growth fails with a real SQLITE_FULL, as on a full disk. Returns the function that gives the room back.
- */
-function fillDisk(store: Store): () => void {
-	const db = (store as unknown as { db: Database.Database }).db;
-	const pages = db.pragma("page_count", { simple: true }) as number;
-	const limit = db.pragma("max_page_count", { simple: true }) as number;
-	db.pragma(`max_page_count = ${pages}`);
-	return () => db.pragma(`max_page_count = ${limit}`);
 }
 
 function messages(count: number, keys: number, prefix = "m"): OutgoingMessage[] {

@@ -14,7 +14,7 @@ import { callAction } from "../../lib/contracts";
 import { Store } from "../../lib/store/store";
 import { closeConnectionFromOutside } from "../support/amqp";
 import { startNode } from "../support/broker";
-import { NodeProcess } from "../support/cluster";
+import { groupAlive, NodeProcess } from "../support/cluster";
 import { AMQP_URL, uniqueName } from "../support/env";
 import { tempDir } from "../support/tmp";
 import { waitFor } from "../support/wait";
@@ -189,15 +189,6 @@ async function runReplAndLeave(wayOut: WayOut): Promise<{ code: number | null; o
 	} finally {
 		if (groupAlive(child.pid!)) process.kill(-child.pid!, "SIGKILL");
 		await deleteQueues(AMQP_URL, env.KEYHIVE_QUEUE, env.KEYHIVE_RESULTS_QUEUE);
-	}
-}
-
-function groupAlive(pgid: number): boolean {
-	try {
-		process.kill(-pgid, 0);
-		return true;
-	} catch {
-		return false;
 	}
 }
 

@@ -63,6 +63,16 @@ export interface Harness {
 	logger: ReturnType<typeof recordingLogger>;
 }
 
+/** Takes a runtime through a view change to ready on `view` and waits until its actors are active, as lib/node.ts does. */
+export async function settle(rt: ActorRuntime, view: View): Promise<void> {
+	rt.onStateChange("down", "rehashing");
+	rt.onView(view);
+	rt.onStateChange("rehashing", "ready");
+	rt.onSettled(view);
+	rt.start();
+	await rt.whenReady();
+}
+
 /** An ActorRuntime driven the way lib/node.ts drives it, settled on a view of `members`. */
 export async function runtime(behaviour: ActorBehaviour, options: Partial<RuntimeOptions> & { members?: string[]; store?: Store } = {}): Promise<Harness> {
 	const { members = ["n1"], store = newStore(), ...rest } = options;
@@ -81,12 +91,7 @@ export async function runtime(behaviour: ActorBehaviour, options: Partial<Runtim
 	});
 	runtimes.push(rt);
 	const view = viewOf(members);
-	rt.onStateChange("down", "rehashing");
-	rt.onView(view);
-	rt.onStateChange("rehashing", "ready");
-	rt.onSettled(view);
-	rt.start();
-	await rt.whenReady();
+	await settle(rt, view);
 	return { rt, store, view, logger };
 }
 

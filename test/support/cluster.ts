@@ -106,7 +106,8 @@ export class NodeProcess {
 	}
 }
 
-function groupAlive(pgid: number): boolean {
+/** Whether any process of the process group pgid is alive. */
+export function groupAlive(pgid: number): boolean {
 	try {
 		process.kill(-pgid, 0);
 		return true;

@@ -46,3 +46,15 @@ export function onFile(file: string, sql: string): void {
 		db.close();
 	}
 }
+
+/**
+ * Caps the store's own SQLite connection at the pages it has now (PRAGMA max_page_count): its next
+ * growth fails with a real SQLITE_FULL, as on a full disk. Returns the function that gives the room back.
+ */
+export function fillDisk(store: Store): () => void {
+	const db = (store as unknown as { db: Database.Database }).db;
+	const pages = db.pragma("page_count", { simple: true }) as number;
+	const limit = db.pragma("max_page_count", { simple: true }) as number;
+	db.pragma(`max_page_count = ${pages}`);
+	return () => db.pragma(`max_page_count = ${limit}`);
+}

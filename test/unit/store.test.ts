@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
-import Database = require("better-sqlite3");
 import { after, describe, it } from "node:test";
 import { ActorRuntime } from "../../lib/actors/runtime";
 import { Ring } from "../../lib/ring";
 import { AppendError, validateAppend } from "../../lib/store/append";
 import { Store, type StoredMessage } from "../../lib/store/store";
-import { configDefaults } from "../support/actors";
-import { onFile, tempDir } from "../support/tmp";
+import { configDefaults, settle } from "../support/actors";
+import { fillDisk, onFile, tempDir } from "../support/tmp";
 import { waitFor } from "../support/wait";
 
 const tmp = tempDir("keyhive-store-");
@@ -588,18 +587,6 @@ describe("Store shipments", () => {
 	});
 });
 
-/**
- * Caps the store's own SQLite connection at the pages it has now (PRAGMA max_page_count): its next
- * growth fails with a real SQLITE_FULL, as on a full disk. Returns the function that gives the room back.
- */
-function fillDisk(store: Store): () => void {
-	const db = (store as unknown as { db: Database.Database }).db;
-	const pages = db.pragma("page_count", { simple: true }) as number;
-	const limit = db.pragma("max_page_count", { simple: true }) as number;
-	db.pragma(`max_page_count = ${pages}`);
-	return () => db.pragma(`max_page_count = ${limit}`);
-}
-
 describe("a full disk (SQLITE_FULL from a capped page count)", () => {
 	it("an append or a received shipment that finds no room stores nothing and leaves the counts as they were", () => {
 		const s = fresh();
@@ -657,12 +644,7 @@ describe("a full disk (SQLITE_FULL from a capped page count)", () => {
 			logger: { info: () => undefined, warn: () => undefined, error: (line) => errors.push(line) },
 		});
 		try {
-			rt.onStateChange("down", "rehashing");
-			rt.onView(view);
-			rt.onStateChange("rehashing", "ready");
-			rt.onSettled(view);
-			rt.start();
-			await rt.whenReady();
+			await settle(rt, view);
 			const restore = fillDisk(s);
 			s.append(["m1", "m2", "m3"].map((id) => msg(id, "k")));
 			// As many tries as maxAttempts: before the fix the third one dead-lettered the rows.
