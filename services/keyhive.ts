@@ -6,6 +6,7 @@
  */
 import type { ServiceBroker } from "moleculer";
 import { readConfig, type KeyhiveConfig } from "../lib/config";
+import { callAction } from "../lib/contracts";
 import { KeyhiveNode, nodeOf, type NodeTransport } from "../lib/node";
 
 /** The event a node broadcasts when it has handed off everything for a view (the topology service listens). */
@@ -23,7 +24,7 @@ function brokerTransport(broker: ServiceBroker): NodeTransport {
 			void broker.broadcast(HANDOFF_DONE_EVENT, { node: broker.nodeID, view });
 		},
 		ship: async (nodeID, view, shipment) => {
-			await broker.call("store.receive", { view, shipment }, { nodeID, timeout: SHIP_TIMEOUT_MS, retries: 0 });
+			await callAction(broker, "store.receive", { view, shipment }, { nodeID, timeout: SHIP_TIMEOUT_MS, retries: 0 });
 		},
 	};
 }

@@ -7,6 +7,7 @@ import * as path from "path";
 import type { Context, Service, ServiceBroker } from "moleculer";
 import type { TopologyParticipant, TopologyState, View } from "../lib/topology/topology";
 import {
+	callAction,
 	whoisParams,
 	type HandoffReply,
 	type MembersReply,
@@ -152,7 +153,7 @@ const TopologyService = {
 					.filter((id) => id !== this.broker.nodeID && answering.has(id))
 					.map(async (nodeID) => {
 						try {
-							const reply = (await this.broker.call("topology.handoff", {}, { nodeID, timeout: 1000 })) as { node: string; view: string | null };
+							const reply = await callAction(this.broker, "topology.handoff", {}, { nodeID, timeout: 1000 });
 							if (reply.view) t.handoffDone(reply.node, reply.view);
 						} catch {
 							// A node that is stopping or gone answers nothing; discovery will drop it.

@@ -10,6 +10,7 @@ import * as fs from "fs";
 import * as path from "path";
 import type { ServiceBroker } from "moleculer";
 import { parsePerformLog, type PerformRecord } from "../../lib/actors/perform-log";
+import { callAction } from "../../lib/contracts";
 import { NodeProcess, observer, waitForReady } from "../support/cluster";
 import { AMQP_URL } from "../support/env";
 import { tempDir } from "../support/tmp";
@@ -134,7 +135,7 @@ export class SoakCluster {
 	async consuming(logical: string, timeoutMs = 30_000): Promise<void> {
 		await waitFor(
 			async () => {
-				const s = (await this.observer.call("ingest.status", {}, { nodeID: this.id(logical), timeout: 3000 })) as { connected: boolean; consuming: boolean };
+				const s = await callAction(this.observer, "ingest.status", {}, { nodeID: this.id(logical), timeout: 3000 });
 				return s.connected && s.consuming;
 			},
 			{ timeoutMs, message: `${logical} consuming from RabbitMQ again`, intervalMs: 250 },

@@ -72,6 +72,25 @@ function messages(count: number, keys: number, prefix = "m"): OutgoingMessage[] 
 	return Array.from({ length: count }, (_, i) => ({ id: `${prefix}-${i}`, key: `key_${i % keys}`, payload: `payload ${i}` }));
 }
 
+/** An outbox relay over a temp store and its own connection and results queue, all removed after the test. */
+async function relayFixture(t: TestContext, pollMs: number) {
+	const resultsQueue = uniqueName("results");
+	const logger = recordingLogger();
+	const { store, dispose } = tempStore();
+	const name = uniqueName("relay");
+	const connection = new AmqpConnection(AMQP_URL, { name, logger });
+	const relay = new OutboxRelay(connection, store, { resultsQueue, pollMs }, logger);
+	const helper = await openTestChannel();
+	t.after(async () => {
+		await relay.close();
+		await connection.close();
+		await deleteAll(helper.model, { queues: [resultsQueue] });
+		await helper.close();
+		dispose();
+	});
+	return { resultsQueue, logger, store, name, connection, relay, helper };
+}
+
 describe("ingest (RabbitMQ + SQLite)", () => {
 	it("stores every good message once and dead-letters each bad one with its reason", async (t) => {
 		const f = await inboxFixture(t, {
@@ -317,20 +336,7 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 	});
 
 	it("relays the outbox to the results queue and deletes entries after the confirms, across a connection close", async (t) => {
-		const resultsQueue = uniqueName("results");
-		const logger = recordingLogger();
-		const { store, dispose } = tempStore();
-		const name = uniqueName("relay");
-		const connection = new AmqpConnection(AMQP_URL, { name, logger });
-		const relay = new OutboxRelay(connection, store, { resultsQueue, pollMs: 200 }, logger);
-		const helper = await openTestChannel();
-		t.after(async () => {
-			await relay.close();
-			await connection.close();
-			await deleteAll(helper.model, { queues: [resultsQueue] });
-			await helper.close();
-			dispose();
-		});
+		const { resultsQueue, logger, store, name, connection, relay, helper } = await relayFixture(t, 200);
 		// As the runtime writes them: the result id (the performed message's) in a header, and a body id that is not it.
 		const results = (from: number, to: number) =>
 			Array.from({ length: to - from }, (_, i) => ({
@@ -368,19 +374,7 @@ describe("ingest (RabbitMQ + SQLite)", () => {
 	});
 
 	it("a confirmed result whose delete fails (a full disk) is neither published again nor lost; it is deleted once the store takes writes", async (t) => {
-		const resultsQueue = uniqueName("results");
-		const logger = recordingLogger();
-		const { store, dispose } = tempStore();
-		const connection = new AmqpConnection(AMQP_URL, { name: uniqueName("relay"), logger });
-		const relay = new OutboxRelay(connection, store, { resultsQueue, pollMs: 100 }, logger);
-		const helper = await openTestChannel();
-		t.after(async () => {
-			await relay.close();
-			await connection.close();
-			await deleteAll(helper.model, { queues: [resultsQueue] });
-			await helper.close();
-			dispose();
-		});
+		const { resultsQueue, logger, store, connection, relay, helper } = await relayFixture(t, 100);
 		onFile(store.file, "CREATE TRIGGER fail_delete BEFORE DELETE ON outbox BEGIN SELECT RAISE(ABORT, 'injected failure'); END;");
 		store.commit({ outbox: Array.from({ length: 10 }, (_, i) => ({ key: `key_${i}`, body: JSON.stringify({ id: `r-${i}` }) })) });
 		connection.start();
