@@ -9,8 +9,15 @@
 import { ActorRuntime, type RuntimeOptions } from "./actors/runtime";
 import type { ActorBehaviour } from "./actors/types";
 import type { KeyhiveConfig } from "./config";
+import { DurableStore } from "./durable/durable-store";
+import type { Journal } from "./durable/journal";
+import { openJournal } from "./durable/open-journal";
+import type { EnteringRow } from "./durable/records";
+import { type OtherJournals, Takeover } from "./durable/takeover";
+import type { InboxSink } from "./ingest/consumer";
+import { Router } from "./ingest/router";
 import { Shipper } from "./store/shipper";
-import { Store, type Shipment } from "./store/store";
+import { type NewMessage, type Shipment, Store } from "./store/store";
 import { NotOwnerError } from "./topology/not-owner-error";
 import { Topology, type TopologyParticipant, type TopologyState, type View } from "./topology/topology";
 
@@ -24,7 +31,16 @@ export interface Logger {
 /** How this node talks to the others; given at construction. */
 export interface NodeTransport {
 	announce(viewId: string): void;
-	ship(node: string, viewId: string, shipment: Shipment): Promise<void>;
+	/** Hands a shipment to the owner's store; resolves with what it stored once that is durable there. */
+	ship(node: string, viewId: string, shipment: Shipment): Promise<{ stored: number; duplicates: number }>;
+}
+
+/** Rows routed by an inbox consumer older than one this node has heard from: that consumer lost the inbox. */
+export class StaleConsumerError extends Error {
+	constructor(epoch: number, newest: number) {
+		super(`rows routed by an inbox consumer of epoch ${epoch}, older than epoch ${newest}: that consumer no longer holds the inbox`);
+		this.name = "StaleConsumerError";
+	}
 }
 
 export interface IngestCounters {
@@ -52,9 +68,21 @@ export class KeyhiveNode {
 	readonly config: KeyhiveConfig;
 	readonly nodeID: string;
 	readonly store: Store;
+	/** The store's changes, each made durable in this node's journal first. */
+	readonly durable: DurableStore;
 	readonly topology: Topology;
 	readonly shipper: Shipper;
+	readonly takeover: Takeover;
+	readonly router: Router;
 	runtime: ActorRuntime | null = null;
+	private journal: Journal | null = null;
+	private opening: Promise<void> | null = null;
+	private live: ReadonlySet<string> = new Set();
+	private journals: OtherJournals | null = null;
+	/** The newest inbox consumer epoch seen in rows routed here. */
+	private inboxEpoch = 0;
+	private readonly fencedHooks: ((reason: string) => void)[] = [];
+	private fencedReason: string | null = null;
 	private ingestCounters: IngestCounters | null = null;
 	private readonly logger: Logger;
 	private readonly listeners: TopologyParticipant[] = [];
@@ -67,7 +95,10 @@ export class KeyhiveNode {
 		this.config = config;
 		this.nodeID = nodeID;
 		this.logger = logger;
+		// With a transporter the durable copy is in JetStream: the file of an earlier instance is stale.
+		if (config.transporter) dropStaleStore(config.dataDir, nodeID);
 		this.store = Store.open(config.dataDir, nodeID, { dedupeWindowMs: config.dedupeWindowMs });
+		this.durable = new DurableStore(this.store);
 		this.topology = new Topology({
 			self: nodeID,
 			consensus: config.consensus,
@@ -76,14 +107,28 @@ export class KeyhiveNode {
 			logger,
 		});
 		this.shipper = new Shipper({
-			store: this.store,
+			durable: this.durable,
 			self: nodeID,
 			ship: (node, viewId, shipment) => transport.ship(node, viewId, shipment),
 			isHeld: (key) => this.runtime?.holds(key) ?? false,
 			batchRows: config.shipBatchRows,
 			logger,
 		});
-		// One participant in a fixed order: actors are released before the shipper takes its snapshot.
+		this.takeover = new Takeover({
+			self: nodeID,
+			durable: this.durable,
+			journals: () => this.journals,
+			liveInstances: () => this.live,
+			logger,
+		});
+		this.router = new Router({
+			self: nodeID,
+			topology: this.topology,
+			durable: this.durable,
+			ship: (node, viewId, shipment) => transport.ship(node, viewId, shipment),
+			batchRows: config.shipBatchRows,
+		});
+		// One participant in a fixed order: actors are released, lost instances taken over, and then the shipper takes its snapshot.
 		this.topology.addParticipant({
 			onView: (view) => {
 				this.runtime?.onView(view);
@@ -92,6 +137,7 @@ export class KeyhiveNode {
 			},
 			handoff: async (view) => {
 				await this.runtime?.handoff(view);
+				await this.takeover.handoff(view);
 				await this.shipper.handoff(view);
 			},
 			onSettled: (view) => {
@@ -106,11 +152,85 @@ export class KeyhiveNode {
 		});
 	}
 
+	/**
+	 * Opens the journal (JetStream with a transporter, the SQLite file itself without): once,
+	 * before the node takes part in anything. A store left by a node that ran without a
+	 * transporter is adopted into the journal. Throws one line when JetStream is missing or refuses.
+	 */
+	open(): Promise<void> {
+		this.opening ??= (async () => {
+			const adopt = this.config.transporter !== undefined && !this.store.isEmpty;
+			const opened = await openJournal(this.config, this.nodeID, this.store, this.logger);
+			this.journal = opened.journal;
+			this.journals = opened.others;
+			this.durable.use(opened.journal);
+			opened.journal.onFenced((reason) => this.fenced(reason));
+			if (opened.journal.instance) this.store.setMeta("instance", opened.journal.instance);
+			if (adopt) {
+				for (let next = this.store.snapshotPart(null, 256 * 1024); next; next = this.store.snapshotPart(next.cursor, 256 * 1024)) {
+					await this.durable.receive(next.part);
+				}
+				this.logger.info(`adopted what ${this.store.file} held into the journal`);
+			}
+		})();
+		return this.opening;
+	}
+
+	/** This node's journal instance (null without JetStream). */
+	get instance(): string | null {
+		return this.journal?.instance ?? null;
+	}
+
+	/** The journal instances the keyhive nodes in discovery advertise: any other journal is orphaned. */
+	setLiveInstances(instances: Iterable<string>): void {
+		const live = new Set(instances);
+		if (this.instance) live.add(this.instance);
+		this.live = live;
+	}
+
+	/** Called once if another node takes this instance over: the node must stop (a new instance may start). */
+	onFenced(hook: (reason: string) => void): void {
+		this.fencedHooks.push(hook);
+		if (this.fencedReason !== null) hook(this.fencedReason);
+	}
+
+	get isFenced(): boolean {
+		return this.fencedReason !== null;
+	}
+
+	private fenced(reason: string): void {
+		if (this.fencedReason !== null) return;
+		this.fencedReason = reason;
+		this.logger.error(`fenced: ${reason}; this node holds nothing any more and stops`);
+		this.shipper.stop();
+		void this.runtime?.stop();
+		for (const hook of this.fencedHooks) hook(reason);
+	}
+
+	/** Stores entering rows at their owners (stamped here when they have no stamp); resolves once all are durable. */
+	async route(messages: NewMessage[], inboxEpoch?: number): Promise<{ stored: number; duplicates: number }> {
+		const rows: EnteringRow[] = await this.durable.stamped(messages);
+		return this.router.route(rows, inboxEpoch);
+	}
+
+	/** Where the inbox consumer's rows go: a new epoch per channel, this node's stamps, the router. */
+	inboxSink(): InboxSink {
+		return {
+			store: this.store,
+			newEpoch: async () => {
+				await this.durable.stamps.renew();
+				return this.durable.stamps.current;
+			},
+			stamp: (messages) => this.durable.stamped(messages),
+			route: (rows, epoch) => this.router.route(rows, epoch),
+		};
+	}
+
 	/** Runs actors of this behaviour on this node (the worker service). */
 	attachRuntime(behaviour: ActorBehaviour, options: Partial<RuntimeOptions> = {}): ActorRuntime {
 		if (this.runtime) throw new Error(`node ${this.nodeID} already runs an actor service`);
 		this.runtime = new ActorRuntime({
-			store: this.store,
+			durable: this.durable,
 			self: this.nodeID,
 			behaviour,
 			maxAttempts: this.config.maxAttempts,
@@ -163,15 +283,22 @@ export class KeyhiveNode {
 		this.listeners.push(listener);
 	}
 
-	/** Refuses a shipment unless this node owns every key in it in its current view. */
-	receive(viewId: string, shipment: Shipment): { stored: number; duplicates: number } {
+	/**
+	 * Refuses a shipment unless this node owns every key in it in its current view, and rows
+	 * routed by an inbox consumer older than one heard from; resolves once it is durable.
+	 */
+	async receive(viewId: string, shipment: Shipment): Promise<{ stored: number; duplicates: number }> {
 		const keys = new Set<string>();
 		for (const m of shipment.messages) keys.add(m.key);
 		for (const a of shipment.actors) keys.add(a.id);
 		for (const p of shipment.processed) keys.add(p.key);
 		const foreign = this.topology.active ? [...keys].filter((k) => this.topology.ownerOf(k) !== this.nodeID) : [...keys];
 		if (foreign.length > 0) throw new NotOwnerError(this.nodeID, foreign);
-		const result = this.store.receive(shipment);
+		if (shipment.routed !== undefined) {
+			if (shipment.routed < this.inboxEpoch) throw new StaleConsumerError(shipment.routed, this.inboxEpoch);
+			this.inboxEpoch = shipment.routed;
+		}
+		const result = await this.durable.receive(shipment);
 		if (viewId !== this.topology.view.id) this.logger.debug?.(`took a shipment made for view ${viewId} (mine is ${this.topology.view.id})`);
 		return { stored: result.stored.length, duplicates: result.duplicates };
 	}
@@ -226,6 +353,9 @@ export class KeyhiveNode {
 			await this.leave();
 			for (const hook of this.afterLeave) await hook();
 			this.shipper.stop();
+			// Everything handed off: nobody needs to take this journal over.
+			if (this.journal && !this.isFenced && this.store.isEmpty) await this.journal.retire().catch(() => undefined);
+			await this.journal?.close().catch(() => undefined);
 			this.store.close();
 		})();
 		return this.stopping;
@@ -239,4 +369,17 @@ export function nodeOf(owner: object, make: () => KeyhiveNode): KeyhiveNode {
 	let node = nodes.get(owner);
 	if (!node) nodes.set(owner, (node = make()));
 	return node;
+}
+
+/** Deletes this node's store file when an earlier instance wrote it (its journal holds all of it). */
+function dropStaleStore(dir: string, nodeID: string): void {
+	let stale = false;
+	try {
+		const store = Store.open(dir, nodeID);
+		stale = store.meta("instance") !== undefined;
+		store.close();
+	} catch {
+		stale = true;
+	}
+	if (stale) Store.remove(dir, nodeID);
 }

@@ -51,8 +51,8 @@ const IngestService = {
 					);
 					return { via: "rabbitmq", published };
 				}
-				const result = node.store.append(messages);
-				return { via: "store", published: result.stored.length, duplicates: result.duplicates };
+				const result = await node.route(messages);
+				return { via: "store", published: result.stored, duplicates: result.duplicates };
 			},
 		},
 		status: {
@@ -82,8 +82,8 @@ const IngestService = {
 		const node = keyhiveNode(this.broker);
 		const logger = this.logger;
 		this.connection = new AmqpConnection(node.config.amqpUrl, { name: `keyhive ${node.nodeID}`, logger });
-		this.consumer = new InboxConsumer(this.connection, node.store, node.config, logger);
-		this.relay = new OutboxRelay(this.connection, node.store, { resultsQueue: node.config.resultsQueue }, logger);
+		this.consumer = new InboxConsumer(this.connection, node.inboxSink(), node.config, logger);
+		this.relay = new OutboxRelay(this.connection, node.durable, { resultsQueue: node.config.resultsQueue }, logger);
 		node.store.onOutbox(() => this.relay.nudge());
 		node.attachIngest(this.consumer);
 		// Stop taking deliveries before the handoff, so nothing arrives that would stay behind.

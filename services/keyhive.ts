@@ -23,14 +23,20 @@ function brokerTransport(broker: ServiceBroker): NodeTransport {
 		announce: (view) => {
 			void broker.broadcast(HANDOFF_DONE_EVENT, { node: broker.nodeID, view });
 		},
-		ship: async (nodeID, view, shipment) => {
-			await callAction(broker, "store.receive", { view, shipment }, { nodeID, timeout: SHIP_TIMEOUT_MS, retries: 0 });
-		},
+		ship: (nodeID, view, shipment) => callAction(broker, "store.receive", { view, shipment }, { nodeID, timeout: SHIP_TIMEOUT_MS, retries: 0 }),
 	};
 }
 
+/** Exit code of a node whose instance was taken over: a supervisor starts a new instance (bin/supervise.ts, compose's restart). */
+export const FENCED_EXIT_CODE = 75;
+
 export function keyhiveNode(broker: ServiceBroker): KeyhiveNode {
-	return nodeOf(broker, () => new KeyhiveNode(configOf(broker), broker.nodeID, broker.getLogger("keyhive"), brokerTransport(broker)));
+	return nodeOf(broker, () => {
+		const node = new KeyhiveNode(configOf(broker), broker.nodeID, broker.getLogger("keyhive"), brokerTransport(broker));
+		// Fenced, it holds nothing that counts and must not hand anything off: it goes at once (RabbitMQ requeues what it held).
+		node.onFenced(() => setTimeout(() => process.exit(FENCED_EXIT_CODE), 50));
+		return node;
+	});
 }
 
 const stoppingOnce = new WeakSet<ServiceBroker>();
@@ -56,8 +62,10 @@ export const KeyhiveLifecycle = {
 	created(this: { broker: ServiceBroker }) {
 		stopOnce(this.broker);
 	},
-	started(this: { broker: ServiceBroker }) {
-		keyhiveNode(this.broker).checkServices(this.broker.services.map((service) => service.name));
+	async started(this: { broker: ServiceBroker }) {
+		const node = keyhiveNode(this.broker);
+		node.checkServices(this.broker.services.map((service) => service.name));
+		await node.open();
 	},
 	stopped(this: { broker: ServiceBroker }) {
 		return keyhiveNode(this.broker).stop();

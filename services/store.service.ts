@@ -28,18 +28,16 @@ const StoreService = {
 	settings: {},
 
 	actions: {
-		/** Messages straight into this node's store (no RabbitMQ); rows for other owners are shipped on. */
+		/** Messages straight into the stores of their keys' owners (no RabbitMQ); answered once durable there. */
 		append: {
-			handler(this: StoreThis, ctx: Context<AppendParams>): AppendReply {
-				const node = keyhiveNode(this.broker);
-				const result = node.store.append(validateAppend(ctx.params));
-				return { stored: result.stored.length, duplicates: result.duplicates };
+			handler(this: StoreThis, ctx: Context<AppendParams>): Promise<AppendReply> {
+				return keyhiveNode(this.broker).route(validateAppend(ctx.params));
 			},
 		},
 		/** A shipment from another node; refused unless this node owns every key in it. */
 		receive: {
 			visibility: "public",
-			handler(this: StoreThis, ctx: Context<ReceiveParams>): ReceiveReply {
+			handler(this: StoreThis, ctx: Context<ReceiveParams>): Promise<ReceiveReply> {
 				return keyhiveNode(this.broker).receive(ctx.params.view, ctx.params.shipment);
 			},
 		},
@@ -60,11 +58,11 @@ const StoreService = {
 		},
 		dead: {
 			params: deadParams,
-			handler(this: StoreThis, ctx: Context<DeadParams>): DeadListReply | DeadRequeueReply {
+			async handler(this: StoreThis, ctx: Context<DeadParams>): Promise<DeadListReply | DeadRequeueReply> {
 				const node = keyhiveNode(this.broker);
 				const limit = ctx.params.limit ?? 20;
 				if (ctx.params.requeue) {
-					const { requeued, dropped } = node.store.requeueDead(limit);
+					const { requeued, dropped } = await node.durable.requeueDead(limit);
 					return { node: node.nodeID, requeued: requeued.length, dropped };
 				}
 				return { node: node.nodeID, count: node.store.deadCount, dead: node.store.dead(limit) };
@@ -74,7 +72,8 @@ const StoreService = {
 
 	started(this: StoreThis) {
 		const node = keyhiveNode(this.broker);
-		this.pruneTimer = setInterval(() => node.store.pruneProcessed(), 60_000);
+		// A prune that cannot be stored now is simply done at the next tick.
+		this.pruneTimer = setInterval(() => void node.durable.pruneProcessed().catch(() => undefined), 60_000);
 	},
 
 	stopped(this: StoreThis) {

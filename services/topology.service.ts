@@ -26,6 +26,8 @@ const MEMBER_SERVICE = "worker";
  * starts meanwhile still counts it among the nodes its barrier waits for.
  */
 const PARTICIPANT_MARK = "keyhive";
+/** Node metadata naming the node's journal instance: a journal no available node names is taken over. */
+const INSTANCE_MARK = "keyhiveInstance";
 const POLL_MS = 250;
 
 interface TopologyThis extends Service {
@@ -119,13 +121,16 @@ const TopologyService = {
 		refresh(this: TopologyThis) {
 			const node = keyhiveNode(this.broker);
 			const available = this.broker.registry.getNodeList({ onlyAvailable: true, withServices: false }) as { id: string; metadata?: Record<string, unknown> }[];
-			this.keyhiveNodes = new Set(available.filter((n) => n.metadata?.[PARTICIPANT_MARK] === true).map((n) => n.id));
+			const keyhive = available.filter((n) => n.metadata?.[PARTICIPANT_MARK] === true);
+			this.keyhiveNodes = new Set(keyhive.map((n) => n.id));
+			const instances = keyhive.map((n) => n.metadata?.[INSTANCE_MARK]).filter((i): i is string => typeof i === "string");
+			node.setLiveInstances(instances);
 			const services = this.broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }) as {
 				name: string;
 				nodeID: string;
 			}[];
 			const members = services.filter((s) => s.name === MEMBER_SERVICE).map((s) => s.nodeID);
-			node.topology.update(members, this.keyhiveNodes);
+			node.topology.update(members, this.keyhiveNodes, instances.sort().join(","));
 		},
 
 		/** Copies the node's figures into Moleculer's metrics (Prometheus reporter). */
@@ -185,6 +190,8 @@ const TopologyService = {
 
 	async started(this: TopologyThis) {
 		const node = keyhiveNode(this.broker);
+		await node.open();
+		if (node.instance) this.broker.metadata[INSTANCE_MARK] = node.instance;
 		// A node that has not heard its peers yet would believe it is alone and own every key.
 		await new Promise((resolve) => setTimeout(resolve, node.config.discoveryMs));
 		this.refresh();

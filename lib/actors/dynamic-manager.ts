@@ -95,7 +95,7 @@ export function DynamicManager(options: DynamicManagerOptions) {
 						const runtime = this.runtime();
 						const result = runtime.awaitResult(messageId);
 						const payload = typeof ctx.params.message === "string" ? ctx.params.message : JSON.stringify(ctx.params.message);
-						this.keyhive().store.append([{ id: messageId, key: ctx.params.id, payload }]);
+						await this.keyhive().route([{ id: messageId, key: ctx.params.id, payload }]);
 						const timeoutMs = ctx.params.timeout ?? DEFAULT_CALL_TIMEOUT_MS;
 						let timer: NodeJS.Timeout | undefined;
 						const timeout = new Promise<never>((_, reject) => {
@@ -115,11 +115,11 @@ export function DynamicManager(options: DynamicManagerOptions) {
 			/** Sends a message to the actor without waiting for it. */
 			cast: {
 				params: actorCastParams,
-				handler(this: ManagerThis, ctx: Context<ActorCastParams>): ActorCastReply {
+				async handler(this: ManagerThis, ctx: Context<ActorCastParams>): Promise<ActorCastReply> {
 					const id = `cast-${randomUUID()}`;
 					const payload = typeof ctx.params.message === "string" ? ctx.params.message : JSON.stringify(ctx.params.message);
-					// Stored here, the shipping loop carries it to the owner like any other row.
-					this.keyhive().store.append([{ id, key: ctx.params.id, payload }]);
+					// Answered once the message is durable at the actor's owner.
+					await this.keyhive().route([{ id, key: ctx.params.id, payload }]);
 					return { id };
 				},
 			},

@@ -13,6 +13,7 @@
  * (perform-result.ts), result ids, retries (RetryPolicy), the CommitBatcher,
  * InflightPerforms and the waiters.
  */
+import type { DurableStore } from "../durable/durable-store";
 import type { ActorRecord, Store, StoredMessage } from "../store/store";
 import type { TopologyState, View } from "../topology/topology";
 import { SettleMemory } from "./activation";
@@ -32,7 +33,8 @@ import { KeyedWaiters, ResultWaiters, WaiterList } from "./waiters";
 import { TimerWheel } from "./wheel";
 
 export interface RuntimeOptions {
-	store: Store;
+	/** The store the actors read, and its journal every commit goes through. */
+	durable: DurableStore;
 	self: string;
 	behaviour: ActorBehaviour;
 	/** Periodic perform interval in ms of actors that name none. */
@@ -63,6 +65,7 @@ const NO_MESSAGES: ActorMessage[] = Object.freeze([]) as unknown as ActorMessage
 /** Holds and performs actors; ActorRuntime is the one kind there is. */
 export abstract class ActorEngine {
 	readonly store: Store;
+	protected readonly durable: DurableStore;
 	readonly behaviour: ActorBehaviour;
 	readonly defaultInterval: number;
 	protected readonly self: string;
@@ -105,7 +108,8 @@ export abstract class ActorEngine {
 
 	constructor(options: RuntimeOptions) {
 		this.options = options;
-		this.store = options.store;
+		this.durable = options.durable;
+		this.store = options.durable.store;
 		this.self = options.self;
 		this.behaviour = options.behaviour;
 		this.defaultInterval = options.defaultInterval ?? 1000;
@@ -116,7 +120,7 @@ export abstract class ActorEngine {
 		this.wheel = new TimerWheel<Actor>(options.tickMs ?? 10);
 		this.performLog = options.performLog ? new PerformLog(options.performLog, options.self) : null;
 		this.commits = new CommitBatcher({
-			store: this.store,
+			durable: this.durable,
 			performLog: this.performLog,
 			logger: options.logger,
 			committed: (f) => this.finish(f),
@@ -323,12 +327,12 @@ export abstract class ActorEngine {
 	}
 
 	/** A failed perform's dead rows reject their callers; the others go back to the mailbox after a backoff. */
-	private retryOrDeadLetter(actor: Actor, rows: StoredMessage[], error: Error, dead: { seq: number }[] | undefined): void {
-		const deadSeqs = new Set((dead ?? []).map((d) => d.seq));
-		this.deadLettered += deadSeqs.size;
+	private retryOrDeadLetter(actor: Actor, rows: StoredMessage[], error: Error, dead: { id: string }[] | undefined): void {
+		const deadIds = new Set((dead ?? []).map((d) => d.id));
+		this.deadLettered += deadIds.size;
 		const back: StoredMessage[] = [];
 		for (const row of rows) {
-			if (deadSeqs.has(row.seq)) this.results.reject(row.id, error);
+			if (deadIds.has(row.id)) this.results.reject(row.id, error);
 			else {
 				row.attempts++;
 				back.push(row);
@@ -391,6 +395,21 @@ export abstract class ActorEngine {
 
 	private timeoutError(): Error {
 		return new Error(`perform timed out after ${this.performTimeoutMs} ms`);
+	}
+
+	/** Runs work (a commit of put or del) with the actor held busy, so no perform starts on the state it replaces. */
+	protected async holding<T>(actor: Actor | undefined, work: () => Promise<T>): Promise<T> {
+		if (!actor) return work();
+		actor.flags |= BUSY;
+		this.busyCount++;
+		try {
+			return await work();
+		} finally {
+			actor.flags &= ~BUSY;
+			this.busyCount--;
+			this.idleWaiters.wake(actor);
+			if (this.mailboxes.has(actor) && !(actor.flags & (RELEASED | BACKOFF))) this.ready.push(actor);
+		}
 	}
 
 	protected async idle(actor: Actor): Promise<void> {

@@ -62,7 +62,7 @@ export function interpretResult(actor: ActorState, value: PerformResult, rows: r
 		}
 	}
 	if (changed) commit.actors = [{ id: actor.id, payload, timeout: interval, deleted: false }];
-	if (rows.length > 0) commit.done = rows.map((r) => ({ seq: r.seq, id: r.id, key: r.key }));
+	if (rows.length > 0) commit.done = rows.map((r) => ({ id: r.id, key: r.key }));
 	if (outbox) commit.outbox = outbox;
 	return { commit, result, removed, update: changed ? { payload, interval } : null };
 }

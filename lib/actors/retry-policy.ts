@@ -20,8 +20,8 @@ export class RetryPolicy {
 		const commit: Commit = {};
 		const dying = rows.filter((r) => r.attempts + 1 >= this.maxAttempts);
 		const living = rows.filter((r) => r.attempts + 1 < this.maxAttempts);
-		if (dying.length > 0) commit.dead = dying.map((r) => ({ seq: r.seq, reason: error.message || error.name }));
-		if (living.length > 0) commit.failed = living.map((r) => r.seq);
+		if (dying.length > 0) commit.dead = dying.map((r) => ({ id: r.id, reason: error.message || error.name }));
+		if (living.length > 0) commit.failed = living.map((r) => r.id);
 		return commit;
 	}
 

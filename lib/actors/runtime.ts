@@ -131,7 +131,7 @@ export class ActorRuntime extends ActorEngine implements TopologyParticipant, Ac
 		}
 		actor = this.actors.get(id);
 		const interval = timeout ?? actor?.interval ?? this.defaultInterval;
-		this.store.commit({ actors: [{ id, payload, timeout: interval, deleted: false }] });
+		await this.holding(actor, () => this.durable.commit({ actors: [{ id, payload, timeout: interval, deleted: false }] }));
 		if (actor) {
 			actor.payload = payload;
 			actor.interval = interval;
@@ -156,10 +156,12 @@ export class ActorRuntime extends ActorEngine implements TopologyParticipant, Ac
 		}
 		const current = this.actors.get(id);
 		const pending = this.store.messagesOf(id);
-		this.store.commit({
-			dead: pending.map((m) => ({ seq: m.seq, reason: "actor deleted" })),
-			actors: [{ id, payload: null, timeout: 0, deleted: true }],
-		});
+		await this.holding(current, () =>
+			this.durable.commit({
+				dead: pending.map((m) => ({ id: m.id, reason: "actor deleted" })),
+				actors: [{ id, payload: null, timeout: 0, deleted: true }],
+			}),
+		);
 		this.deadLettered += pending.length;
 		for (const m of pending) this.results.reject(m.id, new Error("actor deleted"));
 		if (current) this.release(current, "deleted");

@@ -1,18 +1,26 @@
 /**
- * Consumes the inbox queue into the node-local store.
+ * Consumes the inbox queue into the stores of the keys' owners.
  *
  * Every node consumes the same queue with single active consumer on: one node
  * at a time gets the deliveries, in queue order, which is what keeps the order
- * of a key's messages across nodes. Deliveries are batched; a batch is
- * validated, its bad messages are dead-lettered (awaiting the broker's
- * confirms), then its good ones are appended in one transaction and the whole
- * batch is acked with one multiple ack, in the same synchronous turn as the
- * append. A crash between the two leaves the deliveries unacked: the broker
- * redelivers them and the store drops the ids it already holds. A full disk
- * holds the batch unacked, in order, and retries it until there is space.
+ * of a key's messages across nodes. A channel that starts receiving takes a new
+ * epoch first, and stamps its rows in delivery order within it, so rows of a
+ * later consumer sort after every row of an earlier one (lib/durable/stamps.ts).
+ *
+ * The invariant: a delivery is acked only once its row is durable at its key's
+ * owner. Deliveries are batched; a batch is validated, its bad messages are
+ * dead-lettered (awaiting the broker's confirms), its good ones are routed to
+ * their owners (lib/ingest/router.ts), and only when every owner has made them
+ * durable is the whole batch acked with one multiple ack. A crash in between
+ * leaves the deliveries unacked: the broker redelivers them and every store drops
+ * the ids it already holds. A batch that cannot be stored now (a full disk,
+ * JetStream unavailable, no view to route by) is held unacked, in order, and
+ * tried again until it can.
  */
 import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from "amqplib";
 import type { KeyhiveConfig } from "../config";
+import { FencedError, isRetryLater } from "../durable/journal";
+import type { EnteringRow } from "../durable/records";
 import { isDiskFull, type NewMessage, type Store } from "../store/store";
 import { type AmqpConnection, type Logger, reasonOf } from "./connection";
 import { type RejectReason, validateDelivery, type ValidationRules } from "./validate";
@@ -24,8 +32,22 @@ export type InboxSettings = ValidationRules & Pick<KeyhiveConfig, "queue" | "pre
 const PRESSURE_POLL_MS = 50;
 /** Pause before reopening a channel the broker closed while the connection stayed up. */
 const REOPEN_DELAY_MS = 1000;
-/** How often a batch the disk had no room for is tried again. */
-const DISK_FULL_RETRY_MS = 1000;
+/** How often a batch that could not be stored (no room, JetStream unavailable) is tried again. */
+const NO_ROOM_RETRY_MS = 1000;
+/** How often a batch with no owner to take it (a view changing) is tried again. */
+const REROUTE_MS = 200;
+
+/** Where a consumer's rows go: this node's stamps and router. */
+export interface InboxSink {
+	/** The node's working store: its pending rows (back pressure) and its file (for messages). */
+	readonly store: Store;
+	/** A new epoch for a channel that starts receiving. */
+	newEpoch(): Promise<number>;
+	/** Stamps in the order given, in the current epoch. */
+	stamp(messages: NewMessage[]): Promise<EnteringRow[]>;
+	/** Makes rows durable at their owners. */
+	route(rows: EnteringRow[], epoch: number): Promise<{ stored: number; duplicates: number }>;
+}
 /**
  * amqplib encodes message properties into a 64 KiB scratch buffer. Original
  * headers whose JSON is larger than this may not fit, so such a dead letter
@@ -45,7 +67,11 @@ export function deadLetterQueueOf(queue: string): string {
 
 export class InboxConsumer {
 	private readonly connection: AmqpConnection;
+	private readonly sink: InboxSink;
 	private readonly store: Store;
+	/** The channel whose epoch was taken, and that epoch. */
+	private epochOf: ConfirmChannel | undefined;
+	private epoch = 0;
 	private readonly settings: InboxSettings;
 	private readonly logger: Logger;
 	private channel: ConfirmChannel | undefined;
@@ -57,18 +83,20 @@ export class InboxConsumer {
 	/** A flush was asked for while one ran; set so deliveries that arrived in its last turn are not stranded. */
 	private flushAgain = false;
 	private holding = false;
-	/** A validated batch the store had no room for: retried as it is (its bad deliveries are dead-lettered already). */
+	/** A validated batch that could not be stored: retried as it is (its bad deliveries are dead-lettered already). */
 	private unstored: Validated | undefined;
-	private diskFull = false;
-	private diskFullTimer: NodeJS.Timeout | undefined;
+	/** Why the held batch could not be stored (logged once until it is). */
+	private holdReason: string | null = null;
+	private retryTimer: NodeJS.Timeout | undefined;
 	private stopping = false;
 	/** Set when a declaration met other arguments on the broker: reopening would only fail again on this connection. */
 	private misdeclared = false;
 	private counts = { ingested: 0, duplicates: 0, deadLettered: 0 };
 
-	constructor(connection: AmqpConnection, store: Store, settings: InboxSettings, logger: Logger) {
+	constructor(connection: AmqpConnection, sink: InboxSink, settings: InboxSettings, logger: Logger) {
 		this.connection = connection;
-		this.store = store;
+		this.sink = sink;
+		this.store = sink.store;
 		this.settings = settings;
 		this.logger = logger;
 	}
@@ -95,7 +123,7 @@ export class InboxConsumer {
 
 	/** True when no batch will be committed now: stopped, or held by back pressure. */
 	get paused(): boolean {
-		return this.stopping || this.holding || this.diskFull;
+		return this.stopping || this.holding || this.holdReason !== null;
 	}
 
 	/** True while a channel is consuming the queue. */
@@ -130,7 +158,7 @@ export class InboxConsumer {
 		this.stopping = true;
 		clearTimeout(this.batchTimer);
 		clearInterval(this.pressureTimer);
-		clearTimeout(this.diskFullTimer);
+		clearTimeout(this.retryTimer);
 		const channel = this.channel;
 		this.forgetChannel();
 		await channel?.close().catch(() => undefined);
@@ -196,7 +224,7 @@ export class InboxConsumer {
 	}
 
 	private async flushBuffer(): Promise<void> {
-		while ((this.unstored || this.buffer.length > 0) && this.channel && !this.diskFullTimer && !this.underPressure()) {
+		while ((this.unstored || this.buffer.length > 0) && this.channel && !this.retryTimer && !this.underPressure()) {
 			const channel = this.channel;
 			let validated = this.unstored;
 			this.unstored = undefined;
@@ -204,14 +232,18 @@ export class InboxConsumer {
 				validated ??= await this.deadLetterBad(channel, this.buffer.splice(0, this.settings.batchSize));
 				// The channel died while we waited: its deliveries come back (and their bad ones are dead-lettered again).
 				if (channel !== this.channel) return;
-				this.storeAndAck(channel, validated);
+				await this.routeAndAck(channel, validated);
 			} catch (err) {
 				if (channel !== this.channel) return; // the channel died: its deliveries come back on the next one
-				if (validated && isDiskFull(err)) {
-					this.waitForSpace(validated);
+				if (err instanceof FencedError) {
+					this.abandon(channel);
 					return;
 				}
-				this.logger.error(`could not commit a batch of deliveries (${reasonOf(err)}); requeueing them`);
+				if (validated) {
+					this.holdAndRetry(validated, err);
+					return;
+				}
+				this.logger.error(`could not dead-letter a batch of deliveries (${reasonOf(err)}); requeueing them`);
 				this.abandon(channel);
 				return;
 			}
@@ -222,19 +254,20 @@ export class InboxConsumer {
 	 * Nothing is acked and the deliveries stay in this channel, in order (this node stays the
 	 * active consumer, so no other node takes later messages of the same keys first).
 	 */
-	private waitForSpace(validated: Validated): void {
+	private holdAndRetry(validated: Validated, err: unknown): void {
 		this.unstored = validated;
-		if (!this.diskFull) {
-			this.diskFull = true;
-			this.logger.error(
-				`disk full: ${this.store.file} has no room for ${validated.good.length} messages (SQLITE_FULL); ` +
-					`ingest stopped, nothing acked, trying again every ${DISK_FULL_RETRY_MS / 1000} s`,
-			);
+		const retryMs = isRetryLater(err) ? NO_ROOM_RETRY_MS : REROUTE_MS;
+		const reason = isDiskFull(err)
+			? `disk full: ${this.store.file} has no room for ${validated.good.length} messages (SQLITE_FULL)`
+			: `${validated.good.length} messages cannot be stored now (${reasonOf(err)})`;
+		if (this.holdReason === null || (isRetryLater(err) && this.holdReason !== reason)) {
+			this.logger[isRetryLater(err) ? "error" : "warn"](`${reason}; ingest stopped, nothing acked, trying again every ${retryMs / 1000} s`);
 		}
-		this.diskFullTimer = setTimeout(() => {
-			this.diskFullTimer = undefined;
+		this.holdReason = reason;
+		this.retryTimer = setTimeout(() => {
+			this.retryTimer = undefined;
 			this.flushSoon();
-		}, DISK_FULL_RETRY_MS);
+		}, retryMs);
 	}
 
 	/** Validates a batch and dead-letters its bad deliveries, awaiting the broker's confirms. */
@@ -257,19 +290,25 @@ export class InboxConsumer {
 		return { batch, good, bad };
 	}
 
-	/**
-	 * Append and ack in one synchronous turn: no perform on this node can start
-	 * on these rows before the broker has been told they are ours.
-	 */
-	private storeAndAck(channel: ConfirmChannel, { batch, good, bad }: Validated): void {
-		const { stored, duplicates } = this.store.append(good);
-		failpoint("ingest.after-commit");
-		channel.ack(batch[batch.length - 1], true);
-		if (this.diskFull) {
-			this.diskFull = false;
-			this.logger.info(`${this.store.file} has room again: ingest resumed`);
+	/** Routes the batch's rows to their owners and, once every one is durable there, acks the batch. */
+	private async routeAndAck(channel: ConfirmChannel, validated: Validated): Promise<void> {
+		if (this.epochOf !== channel) {
+			this.epoch = await this.sink.newEpoch();
+			this.epochOf = channel;
 		}
-		this.counts.ingested += stored.length;
+		// Stamped once: a batch tried again keeps its stamps.
+		validated.rows ??= await this.sink.stamp(validated.good);
+		const { stored, duplicates } = await this.sink.route(validated.rows, this.epoch);
+		failpoint("ingest.after-commit");
+		// The channel died meanwhile: its deliveries come back, and the owners drop the ids they now hold.
+		if (channel !== this.channel) return;
+		const { batch, bad } = validated;
+		channel.ack(batch[batch.length - 1], true);
+		if (this.holdReason !== null) {
+			this.holdReason = null;
+			this.logger.info(`ingest resumed: the held deliveries are stored and acked`);
+		}
+		this.counts.ingested += stored;
 		this.counts.duplicates += duplicates;
 		this.counts.deadLettered += bad.length;
 		for (const { reason } of bad) this.logger.debug(`dead-lettered a delivery of "${this.settings.queue}": ${reason}`);
@@ -314,8 +353,8 @@ export class InboxConsumer {
 		this.channel = undefined;
 		this.buffer = [];
 		this.unstored = undefined;
-		clearTimeout(this.diskFullTimer);
-		this.diskFullTimer = undefined;
+		clearTimeout(this.retryTimer);
+		this.retryTimer = undefined;
 		clearTimeout(this.batchTimer);
 		this.batchTimer = undefined;
 	}
@@ -325,6 +364,8 @@ export class InboxConsumer {
 interface Validated {
 	batch: ConsumeMessage[];
 	good: NewMessage[];
+	/** The good ones stamped (on the first try). */
+	rows?: EnteringRow[];
 	bad: { delivery: ConsumeMessage; reason: RejectReason }[];
 }
 

@@ -13,6 +13,7 @@
 import type { ChannelModel, ConfirmChannel } from "amqplib";
 import { RESULT_ID_HEADER } from "../actors/result-id";
 import type { KeyhiveConfig } from "../config";
+import type { DurableStore } from "../durable/durable-store";
 import type { OutboxEntry, Store } from "../store/store";
 import { type AmqpConnection, type Logger, reasonOf } from "./connection";
 
@@ -33,6 +34,7 @@ const DELETE_RETRY_MS = 1000;
 export class OutboxRelay {
 	private readonly connection: AmqpConnection;
 	private readonly store: Store;
+	private readonly durable: DurableStore;
 	private readonly queue: string;
 	private readonly batchSize: number;
 	private readonly pollMs: number;
@@ -46,15 +48,18 @@ export class OutboxRelay {
 	private publishedCount = 0;
 	/** Outbox seqs published on the current channel and not confirmed yet. */
 	private readonly unconfirmed = new Set<number>();
-	/** Confirmed seqs waiting for their batched delete. */
-	private done: number[] = [];
+	/** The entries published on this channel, by seq, until confirmed. */
+	private readonly sent = new Map<number, OutboxEntry>();
+	/** Confirmed entries waiting for their batched delete. */
+	private done: OutboxEntry[] = [];
 	/** Set while deleting confirmed entries fails; they stay taken meanwhile: neither published again nor shipped. */
 	private deleteFailing = false;
 	private confirmWaiter: (() => void) | undefined;
 
-	constructor(connection: AmqpConnection, store: Store, settings: OutboxSettings, logger: Logger) {
+	constructor(connection: AmqpConnection, durable: DurableStore, settings: OutboxSettings, logger: Logger) {
 		this.connection = connection;
-		this.store = store;
+		this.durable = durable;
+		this.store = durable.store;
 		this.queue = settings.resultsQueue;
 		this.batchSize = settings.batchSize ?? 500;
 		this.pollMs = settings.pollMs ?? 1000;
@@ -140,6 +145,7 @@ export class OutboxRelay {
 			if (entries.length === 0) return;
 			for (const entry of entries) {
 				this.unconfirmed.add(entry.seq);
+				this.sent.set(entry.seq, entry);
 				channel.sendToQueue(this.queue, Buffer.from(entry.body), publishOptions(entry), (err: unknown) => this.confirmed(channel, entry.seq, err));
 			}
 			// Let confirms and commits in; the loop comes back for what arrived meanwhile.
@@ -155,35 +161,39 @@ export class OutboxRelay {
 			return;
 		}
 		this.unconfirmed.delete(seq);
-		this.done.push(seq);
-		if (this.done.length === 1) setImmediate(() => this.deleteDone());
+		const entry = this.sent.get(seq);
+		this.sent.delete(seq);
+		if (entry) {
+			this.done.push(entry);
+			if (this.done.length === 1) setImmediate(() => void this.deleteDone());
+		}
 		const waiter = this.confirmWaiter;
 		this.confirmWaiter = undefined;
 		waiter?.();
 	}
 
-	private deleteDone(): void {
-		const seqs = this.done;
+	private async deleteDone(): Promise<void> {
+		const entries = this.done;
 		this.done = [];
-		if (seqs.length === 0 || this.closed) return;
+		if (entries.length === 0 || this.closed) return;
 		try {
-			this.store.outboxDone(seqs);
+			await this.durable.published(entries);
 		} catch (err) {
-			this.done = seqs.concat(this.done);
+			this.done = entries.concat(this.done);
 			if (!this.deleteFailing) {
 				this.logger.error(
-					`could not delete ${seqs.length} confirmed results from the outbox (${reasonOf(err)}); trying again every ${DELETE_RETRY_MS / 1000} s`,
+					`could not delete ${entries.length} confirmed results from the outbox (${reasonOf(err)}); trying again every ${DELETE_RETRY_MS / 1000} s`,
 				);
 			}
 			this.deleteFailing = true;
-			setTimeout(() => this.deleteDone(), DELETE_RETRY_MS);
+			setTimeout(() => void this.deleteDone(), DELETE_RETRY_MS);
 			return;
 		}
 		if (this.deleteFailing) {
 			this.deleteFailing = false;
 			this.logger.info("confirmed results are deleted from the outbox again");
 		}
-		this.publishedCount += seqs.length;
+		this.publishedCount += entries.length;
 	}
 
 	private channelClosed(channel: ConfirmChannel, model: ChannelModel): void {
@@ -192,6 +202,7 @@ export class OutboxRelay {
 		// Whatever was not confirmed goes again, on the next channel or (when its key moved) from another node.
 		this.store.giveBack([...this.unconfirmed]);
 		this.unconfirmed.clear();
+		this.sent.clear();
 		const waiter = this.confirmWaiter;
 		this.confirmWaiter = undefined;
 		waiter?.();

@@ -7,8 +7,9 @@
 /**
  * 2: message and outbox seqs are AUTOINCREMENT (never reused). No file of version 1 was ever released.
  * 3: outbox rows have the key whose perform made them and an id of their own, so they move with the key.
+ * 4: actor records have the journal position that committed them (version): the later copy wins.
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (
@@ -46,7 +47,8 @@ CREATE TABLE IF NOT EXISTS actors (
 	id TEXT PRIMARY KEY,
 	payload TEXT,
 	timeout INTEGER NOT NULL,
-	deleted INTEGER NOT NULL DEFAULT 0
+	deleted INTEGER NOT NULL DEFAULT 0,
+	version INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 
 -- Messages that failed their last attempt; they move with their key and wait for a requeue.
@@ -77,3 +79,10 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_by_key ON outbox (key);
 `;
+
+/** Brings a file of an older version up to this one where that is possible; false when it is not. */
+export function migrate(db: { exec(sql: string): unknown }, from: number): boolean {
+	if (from !== 3) return false;
+	db.exec("ALTER TABLE actors ADD COLUMN version INTEGER NOT NULL DEFAULT 0");
+	return true;
+}

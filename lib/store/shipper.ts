@@ -9,13 +9,15 @@
  */
 import type { TopologyParticipant, TopologyState, View } from "../topology/topology";
 import { failpoint } from "../failpoint";
-import type { Shipment, Store, StoredMessage } from "./store";
+import type { DurableStore } from "../durable/durable-store";
+import { emptyShipment, type Shipment, type Store, type StoredMessage } from "./store";
 
 export interface ShipperOptions {
-	store: Store;
+	/** The store shipped from; what the owner committed is forgotten through its journal. */
+	durable: DurableStore;
 	self: string;
 	/** Sends a shipment to the owner; resolves once the owner has committed it, throws when it refused. */
-	ship(node: string, viewId: string, shipment: Shipment): Promise<void>;
+	ship(node: string, viewId: string, shipment: Shipment): Promise<unknown>;
 	/** Whether the local worker still holds this key's actor (then it is not shipped yet). */
 	isHeld(key: string): boolean;
 	batchRows: number;
@@ -46,10 +48,13 @@ export class Shipper implements TopologyParticipant {
 	shipments = 0;
 	failures = 0;
 
+	private readonly store: Store;
+
 	constructor(options: ShipperOptions) {
 		this.options = options;
-		options.store.onStored((rows) => this.noteStored(rows));
-		options.store.onOutboxSettled(() => this.resultsSettled());
+		this.store = options.durable.store;
+		this.store.onStored((rows) => this.noteStored(rows));
+		this.store.onOutboxSettled(() => this.resultsSettled());
 	}
 
 	/** Keys waiting to be shipped. */
@@ -61,7 +66,7 @@ export class Shipper implements TopologyParticipant {
 		this.view = view;
 		this.snapshot = null;
 		this.awaitingResults.clear();
-		this.outbound = new Set(this.options.store.keysHeld().filter((key) => this.isForeign(key)));
+		this.outbound = new Set(this.store.keysHeld().filter((key) => this.isForeign(key)));
 		this.kick();
 	}
 
@@ -71,12 +76,17 @@ export class Shipper implements TopologyParticipant {
 		this.kick();
 	}
 
-	/** Resolves when every key held for another owner at this moment has been shipped once. */
-	handoff(view: View): Promise<void> {
-		if (this.view !== view) return Promise.resolve();
-		for (const key of this.options.store.keysHeld()) if (this.isForeign(key)) this.outbound.add(key);
+	/**
+	 * Resolves when every key held for another owner at this moment has been shipped once.
+	 * Writes already on their way to the store (a shipment or rows accepted under the previous
+	 * view) are waited for first: they may hold keys that moved.
+	 */
+	async handoff(view: View): Promise<void> {
+		await this.options.durable.idle();
+		if (this.view !== view) return;
+		for (const key of this.store.keysHeld()) if (this.isForeign(key)) this.outbound.add(key);
 		const keys = new Set(this.outbound);
-		if (keys.size === 0) return Promise.resolve();
+		if (keys.size === 0) return;
 		return new Promise((resolve) => {
 			this.snapshot = { keys, done: resolve };
 			this.kick();
@@ -124,7 +134,7 @@ export class Shipper implements TopologyParticipant {
 					try {
 						await this.shipKeys(owner, view, keys);
 						this.retryMs = RETRY_MIN_MS;
-						for (const key of keys) if (this.options.store.resultsInFlight(key)) this.awaitingResults.add(key);
+						for (const key of keys) if (this.store.resultsInFlight(key)) this.awaitingResults.add(key);
 						this.settle(this.leaving ? keys.filter((key) => !this.awaitingResults.has(key)) : keys);
 					} catch (err) {
 						for (const key of keys) if (this.isForeign(key)) this.outbound.add(key);
@@ -164,14 +174,14 @@ export class Shipper implements TopologyParticipant {
 
 	/** Ships everything held for keys, in parts that fit a transporter packet. */
 	private async shipKeys(owner: string, view: View, keys: string[]): Promise<void> {
-		const { store } = this.options;
+		const { store } = this;
 		const whole = store.shipmentOf(keys);
 		if (isEmpty(whole)) return;
 		try {
 			for (const part of split(whole, this.options.batchRows, this.options.batchBytes ?? 256 * 1024)) {
 				await this.options.ship(owner, view.id, part);
 				failpoint("ship.after-send");
-				store.forget(part);
+				await this.options.durable.forget(part);
 				this.shippedRows += part.messages.length;
 				this.shipments++;
 			}
@@ -184,7 +194,7 @@ export class Shipper implements TopologyParticipant {
 	private resultsSettled(): void {
 		if (this.awaitingResults.size === 0) return;
 		for (const key of this.awaitingResults) {
-			if (this.options.store.resultsInFlight(key)) continue;
+			if (this.store.resultsInFlight(key)) continue;
 			this.awaitingResults.delete(key);
 			if (this.isForeign(key)) this.outbound.add(key);
 			else this.snapshot?.keys.delete(key);
@@ -226,10 +236,10 @@ export class Shipper implements TopologyParticipant {
  */
 export function split(shipment: Shipment, maxRows: number, maxBytes: number): Shipment[] {
 	const parts: Shipment[] = [];
-	let current: Required<Shipment> = emptyShipment();
+	let current = emptyShipment();
 	let rows = 0;
 	let bytes = 0;
-	const add = (size: number, put: (part: Required<Shipment>) => void) => {
+	const add = (size: number, put: (part: ReturnType<typeof emptyShipment>) => void) => {
 		if (rows > 0 && (rows >= maxRows || bytes + size > maxBytes)) {
 			parts.push(current);
 			current = emptyShipment();
@@ -264,11 +274,8 @@ export function split(shipment: Shipment, maxRows: number, maxBytes: number): Sh
 	return parts;
 }
 
-function emptyShipment(): Required<Shipment> {
-	return { messages: [], actors: [], processed: [], outbox: [], dead: [] };
-}
 
-function isEmpty(shipment: Required<Shipment>): boolean {
+function isEmpty(shipment: ReturnType<typeof emptyShipment>): boolean {
 	return shipment.messages.length + shipment.actors.length + shipment.processed.length + shipment.outbox.length + shipment.dead.length === 0;
 }
 

@@ -1,97 +1,35 @@
 /**
- * The node-local store: one SQLite file (WAL) per node.
+ * The node's working store: one SQLite file (WAL) per node, read by the actors.
  *
- * Every write that must be atomic with another is one transaction here:
- * append + dedupe, a perform's delete + remember-id + actor state + outbox,
- * a received shipment, and forgetting what the owner has committed.
+ * It changes only by applying journal records (applyAll), each in one
+ * transaction with the others of its group: the journal makes a record durable
+ * first (lib/durable), so the store never holds what the journal does not. The
+ * apply methods (append, receive, commit, forget, published, requeue, prune) are
+ * what applyAll runs; only the journal and tests call them directly.
  */
 import Database = require("better-sqlite3");
 import { randomUUID } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
-import { SCHEMA, SCHEMA_VERSION } from "./schema";
+import type { Forgotten } from "../durable/records";
+import type { Positioned } from "../durable/journal";
+import { OutboxClaims } from "./outbox-claims";
+import { SCHEMA, SCHEMA_VERSION, migrate } from "./schema";
+import { prepareStatements, type Statements } from "./statements";
+import {
+	type ActorRecord,
+	type Commit,
+	type DeadMessage,
+	emptyShipment,
+	type Headers,
+	type NewMessage,
+	type OutboxEntry,
+	type ProcessedRecord,
+	type Shipment,
+	type StoredMessage,
+} from "./types";
 
-export type Headers = Record<string, string | number | boolean>;
-
-/** A message entering keyhive. stamp, when given, is kept (shipped rows keep their order). */
-export interface NewMessage {
-	id: string;
-	key: string;
-	payload: string;
-	headers?: Headers | null;
-	stamp?: number;
-	receivedAt?: number;
-	attempts?: number;
-}
-
-export interface StoredMessage {
-	seq: number;
-	id: string;
-	key: string;
-	stamp: number;
-	payload: string;
-	headers: Headers | null;
-	receivedAt: number;
-	attempts: number;
-}
-
-export interface ActorRecord {
-	id: string;
-	payload: unknown;
-	timeout: number;
-	deleted: boolean;
-}
-
-export interface ProcessedRecord {
-	id: string;
-	key: string;
-	at: number;
-}
-
-export interface DeadMessage extends StoredMessage {
-	reason: string;
-	diedAt: number;
-}
-
-/** A result not yet confirmed by the broker, as it moves with its key (seq is each store's own). */
-export interface ShippedResult {
-	uid: string;
-	key: string;
-	body: string;
-	headers: Headers | null;
-	createdAt: number;
-}
-
-/** What moves with a set of keys from one node to another. */
-export interface Shipment {
-	messages: Omit<StoredMessage, "seq">[];
-	actors: ActorRecord[];
-	processed: ProcessedRecord[];
-	/** Results not yet published; absent from senders that predate moving them. */
-	outbox?: ShippedResult[];
-	/** Dead letters, waiting for a requeue on the key's owner. */
-	dead?: Omit<DeadMessage, "seq">[];
-}
-
-export interface OutboxEntry {
-	seq: number;
-	key: string;
-	body: string;
-	headers: Headers | null;
-}
-
-/** Everything one group of finished performs changes, committed at once. */
-export interface Commit {
-	/** Performed messages: deleted, and their ids remembered. */
-	done?: { seq: number; id: string; key: string }[];
-	/** Failed once more: their attempts column goes up by one. */
-	failed?: number[];
-	/** Failed for the last time: moved to the dead table with the reason. */
-	dead?: { seq: number; reason: string }[];
-	actors?: ActorRecord[];
-	/** Results, each with the key whose perform made it (it moves with that key until published). */
-	outbox?: { key: string; body: string; headers?: Headers | null }[];
-}
+export * from "./types";
 
 export interface StoreOptions {
 	dedupeWindowMs?: number;
@@ -112,19 +50,6 @@ interface MessageRow {
 	attempts: number;
 }
 
-function toMessage(row: MessageRow): StoredMessage {
-	return {
-		seq: row.seq,
-		id: row.id,
-		key: row.key,
-		stamp: row.stamp,
-		payload: row.payload,
-		headers: row.headers === null ? null : (JSON.parse(row.headers) as Headers),
-		receivedAt: row.received_at,
-		attempts: row.attempts,
-	};
-}
-
 interface OutboxRow {
 	seq: number;
 	uid: string;
@@ -134,17 +59,41 @@ interface OutboxRow {
 	created_at: number;
 }
 
-function toOutboxEntry(row: OutboxRow): OutboxEntry {
-	return { seq: row.seq, key: row.key, body: row.body, headers: row.headers === null ? null : (JSON.parse(row.headers) as Headers) };
+type ActorRow = { id: string; payload: string | null; timeout: number; deleted: number; version: number };
+type DeadRow = MessageRow & { reason: string; died_at: number };
+
+function parseHeaders(json: string | null): Headers | null {
+	return json === null ? null : (JSON.parse(json) as Headers);
 }
 
-function toActor(row: { id: string; payload: string | null; timeout: number; deleted: number }): ActorRecord {
+function toMessage(row: MessageRow): StoredMessage {
 	return {
+		seq: row.seq,
 		id: row.id,
-		payload: row.payload === null ? null : JSON.parse(row.payload),
-		timeout: row.timeout,
-		deleted: row.deleted === 1,
+		key: row.key,
+		stamp: row.stamp,
+		payload: row.payload,
+		headers: parseHeaders(row.headers),
+		receivedAt: row.received_at,
+		attempts: row.attempts,
 	};
+}
+
+function toShippedMessage(row: MessageRow): Omit<StoredMessage, "seq"> {
+	const { seq: _seq, ...message } = toMessage(row);
+	return message;
+}
+
+function toShippedDead(row: DeadRow): Omit<DeadMessage, "seq"> {
+	return { ...toShippedMessage(row), reason: row.reason, diedAt: row.died_at };
+}
+
+function toOutboxEntry(row: OutboxRow): OutboxEntry {
+	return { seq: row.seq, uid: row.uid, key: row.key, body: row.body, headers: parseHeaders(row.headers) };
+}
+
+function toActor(row: ActorRow): ActorRecord {
+	return { id: row.id, payload: row.payload === null ? null : JSON.parse(row.payload), timeout: row.timeout, deleted: row.deleted === 1, version: row.version };
 }
 
 /** SQLite could not grow the store (SQLITE_FULL): the disk, or the database's page limit, is full. */
@@ -154,6 +103,10 @@ export function isDiskFull(err: unknown): boolean {
 
 /** Keys per IN (...) query: json_each keeps one prepared statement for any count. */
 const KEYS_PER_QUERY = 500;
+/** Stamps are epoch * 2^21 + a count within the epoch (lib/durable/stamps.ts). */
+export const STAMPS_PER_EPOCH = 2 ** 21;
+/** The order in which a snapshot reads the tables. */
+const SNAPSHOT_TABLES = ["actors", "processed", "messages", "outbox", "dead"] as const;
 
 export class Store {
 	readonly file: string;
@@ -162,21 +115,14 @@ export class Store {
 	private readonly listeners: StoredListener[] = [];
 	private readonly outboxListeners: (() => void)[] = [];
 	private readonly outboxSettledListeners: (() => void)[] = [];
-	/**
-	 * Outbox rows are taken by one side at a time, so a result is never both published here and
-	 * moved away: rows the relay published and awaits confirms for (seq → key) are not shipped,
-	 * rows in a shipment the receiver has not committed yet (uid → seq) are not published.
-	 */
-	private readonly sending = new Map<number, string>();
-	private readonly sendingPerKey = new Map<string, number>();
-	private readonly shipping = new Map<string, number>();
+	private readonly claims = new OutboxClaims();
 	/** The relay's place in the outbox: rows up to this seq were taken (rows given back move it back). */
 	private outboxCursor = 0;
 	private lastStamp = 0;
 	private pending: number;
 	/** Rows stored by append (ingest, actions) and by receive (handoff), and ids dropped as duplicates, since open. */
 	readonly counts = { appended: 0, received: 0, duplicates: 0 };
-	private readonly sql: ReturnType<Store["prepare"]>;
+	private readonly sql: Statements;
 
 	constructor(file: string, options: StoreOptions = {}) {
 		this.file = file;
@@ -185,13 +131,11 @@ export class Store {
 		this.db.pragma("journal_mode = WAL");
 		this.db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
 		this.db.pragma("busy_timeout = 5000");
-		this.db.exec(SCHEMA);
 		this.checkVersion();
 		this.dedupeWindowMs = options.dedupeWindowMs ?? 3_600_000;
-		this.sql = this.prepare();
+		this.sql = prepareStatements(this.db);
 		this.pending = (this.sql.countPending.get() as { n: number }).n;
-		const saved = this.sql.savedStamp.get() as string | undefined;
-		this.lastStamp = Math.max((this.sql.maxStamp.get() as { s: number | null }).s ?? 0, saved ? Number(saved) : 0);
+		this.lastStamp = Math.max((this.sql.maxStamp.get() as { s: number | null }).s ?? 0, Number(this.meta("stamp") ?? 0));
 	}
 
 	/** The store of one node: <dir>/<nodeID>.sqlite. */
@@ -199,78 +143,40 @@ export class Store {
 		return new Store(path.join(dir, `${nodeID}.sqlite`), options);
 	}
 
+	/** Deletes the store file of a node (and its WAL): its content is durable elsewhere. */
+	static remove(dir: string, nodeID: string): void {
+		const file = path.join(dir, `${nodeID}.sqlite`);
+		for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(file + suffix, { force: true });
+	}
+
 	private checkVersion(): void {
-		const row = this.db.prepare("SELECT value FROM meta WHERE name = 'schema'").get() as { value: string } | undefined;
-		if (!row) {
-			this.db.prepare("INSERT INTO meta (name, value) VALUES ('schema', ?)").run(String(SCHEMA_VERSION));
-		} else if (Number(row.value) !== SCHEMA_VERSION) {
+		const found = this.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
+		const row = found ? (this.db.prepare("SELECT value FROM meta WHERE name = 'schema'").get() as { value: string } | undefined) : undefined;
+		if (row && Number(row.value) !== SCHEMA_VERSION && !migrate(this.db, Number(row.value))) {
 			throw new Error(
 				`${this.file} has schema version ${row.value}; this keyhive reads version ${SCHEMA_VERSION}. ` +
 					`Drain it with the keyhive that wrote it (stop that node gracefully), or move the file away to start empty.`,
 			);
 		}
+		this.db.exec(SCHEMA);
+		this.db.prepare("INSERT OR REPLACE INTO meta (name, value) VALUES ('schema', ?)").run(String(SCHEMA_VERSION));
 	}
 
-	private prepare() {
-		const db = this.db;
-		return {
-			countPending: db.prepare("SELECT count(*) AS n FROM messages"),
-			maxStamp: db.prepare("SELECT max(stamp) AS s FROM messages"),
-			savedStamp: db.prepare("SELECT value FROM meta WHERE name = 'stamp'").pluck(),
-			saveStamp: db.prepare("INSERT OR REPLACE INTO meta (name, value) VALUES ('stamp', ?)"),
-			isProcessed: db.prepare("SELECT 1 FROM processed WHERE id = ?").pluck(),
-			insertMessage: db.prepare(
-				`INSERT INTO messages (id, key, stamp, payload, headers, received_at, attempts)
-				 VALUES (@id, @key, @stamp, @payload, @headers, @receivedAt, @attempts) ON CONFLICT(id) DO NOTHING`,
-			),
-			deleteMessage: db.prepare("DELETE FROM messages WHERE seq = ?"),
-			deleteMessageById: db.prepare("DELETE FROM messages WHERE id = ?"),
-			rememberId: db.prepare("INSERT OR IGNORE INTO processed (id, key, at) VALUES (?, ?, ?)"),
-			forgetProcessed: db.prepare("DELETE FROM processed WHERE id = ?"),
-			bumpAttempts: db.prepare("UPDATE messages SET attempts = attempts + 1 WHERE seq = ?"),
-			toDead: db.prepare(
-				`INSERT INTO dead (id, key, stamp, payload, headers, received_at, attempts, reason, died_at)
-				 SELECT id, key, stamp, payload, headers, received_at, attempts + 1, ?, ? FROM messages WHERE seq = ?`,
-			),
-			upsertActor: db.prepare("INSERT OR REPLACE INTO actors (id, payload, timeout, deleted) VALUES (?, ?, ?, ?)"),
-			deleteActor: db.prepare("DELETE FROM actors WHERE id = ?"),
-			actor: db.prepare("SELECT id, payload, timeout, deleted FROM actors WHERE id = ?"),
-			allActors: db.prepare("SELECT id, payload, timeout, deleted FROM actors"),
-			insertOutbox: db.prepare("INSERT INTO outbox (uid, key, body, headers, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT(uid) DO NOTHING"),
-			outboxBatch: db.prepare("SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"),
-			outboxCount: db.prepare("SELECT count(*) AS n FROM outbox").pluck(),
-			deleteOutbox: db.prepare("DELETE FROM outbox WHERE seq = ?"),
-			deleteOutboxByUid: db.prepare("DELETE FROM outbox WHERE uid = ?"),
-			scan: db.prepare("SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?"),
-			messagesOfKeys: db.prepare("SELECT * FROM messages WHERE key IN (SELECT value FROM json_each(?)) ORDER BY key, stamp"),
-			messagesOfKey: db.prepare("SELECT * FROM messages WHERE key = ? ORDER BY stamp"),
-			actorsOfKeys: db.prepare("SELECT id, payload, timeout, deleted FROM actors WHERE id IN (SELECT value FROM json_each(?))"),
-			processedOfKeys: db.prepare("SELECT id, key, at FROM processed WHERE key IN (SELECT value FROM json_each(?))"),
-			outboxOfKeys: db.prepare("SELECT * FROM outbox WHERE key IN (SELECT value FROM json_each(?)) ORDER BY seq"),
-			deadOfKeys: db.prepare("SELECT * FROM dead WHERE key IN (SELECT value FROM json_each(?)) ORDER BY seq"),
-			keysHeld: db
-				.prepare(
-					`SELECT key FROM messages UNION SELECT id FROM actors UNION SELECT key FROM processed
-				 UNION SELECT key FROM outbox UNION SELECT key FROM dead`,
-				)
-				.pluck(),
-			pruneProcessed: db.prepare("DELETE FROM processed WHERE at < ?"),
-			deadCount: db.prepare("SELECT count(*) AS n FROM dead").pluck(),
-			deadList: db.prepare("SELECT * FROM dead ORDER BY seq LIMIT ?"),
-			deleteDead: db.prepare("DELETE FROM dead WHERE seq = ?"),
-			deleteDeadLetter: db.prepare("DELETE FROM dead WHERE id = ? AND died_at = ?"),
-			insertDead: db.prepare(
-				`INSERT INTO dead (id, key, stamp, payload, headers, received_at, attempts, reason, died_at)
-				 SELECT @id, @key, @stamp, @payload, @headers, @receivedAt, @attempts, @reason, @diedAt
-				 WHERE NOT EXISTS (SELECT 1 FROM dead WHERE id = @id AND died_at = @diedAt)`,
-			),
-			processedCount: db.prepare("SELECT count(*) AS n FROM processed").pluck(),
-			actorRowCount: db.prepare("SELECT count(*) AS n FROM actors").pluck(),
-		};
+	meta(name: string): string | undefined {
+		return this.sql.getMeta.get(name) as string | undefined;
+	}
+
+	setMeta(name: string, value: string): void {
+		this.sql.setMeta.run(name, value);
+	}
+
+	/** Whether the store holds nothing at all for any key. */
+	get isEmpty(): boolean {
+		return this.keysHeld().length === 0;
 	}
 
 	/**
-	 * Called after every commit that adds pending rows (append, receive, requeue),
+	 * Called after every apply that adds pending rows (append, receive, requeue),
 	 * inside the call that stored them: a listener must only schedule work, so
 	 * that the caller (ingest) acks in the same turn as its commit.
 	 */
@@ -283,13 +189,46 @@ export class Store {
 		return this.pending;
 	}
 
-	/** A stamp later than every stamp this store has given: entry order across restarts. */
-	nextStamp(): number {
-		this.lastStamp = Math.max(Date.now() * 1000, this.lastStamp + 1);
+	/** The newest stamp this store holds or held: its epoch is the latest inbox consumer it has heard of. */
+	get newestStamp(): number {
 		return this.lastStamp;
 	}
 
-	private insertAll(messages: Iterable<NewMessage | Omit<StoredMessage, "seq">>, now: number): { stored: StoredMessage[]; duplicates: number } {
+	// ---- applying journal records -----------------------------------------
+
+	/** Applies records in one transaction, in order; each record's result in its place. */
+	applyAll(entries: readonly Positioned[]): unknown[] {
+		if (entries.length === 1) return [this.apply(entries[0])];
+		return this.db.transaction(() => entries.map((entry) => this.apply(entry)))();
+	}
+
+	private apply({ record, seq }: Positioned): unknown {
+		if (seq > Number(this.meta("journal") ?? 0)) this.setMeta("journal", String(seq));
+		switch (record.t) {
+			case "append":
+				return this.append(record.rows);
+			case "receive":
+				return this.receive(record.shipment);
+			case "snapshot":
+				return this.receive(record.part);
+			case "commit":
+				return this.commit(record.commit, seq, record.at);
+			case "forget":
+				return this.forget(record.forgotten);
+			case "published":
+				return this.published(record.uids);
+			case "requeue":
+				return this.requeue(record.dead);
+			case "prune":
+				return this.prune(record.before);
+			case "open":
+			case "epoch":
+			case "seal":
+				return seq;
+		}
+	}
+
+	private insertAll(messages: Iterable<NewMessage>, now: number): { stored: StoredMessage[]; duplicates: number } {
 		const stored: StoredMessage[] = [];
 		let duplicates = 0;
 		for (const m of messages) {
@@ -300,7 +239,7 @@ export class Store {
 			const row = {
 				id: m.id,
 				key: m.key,
-				stamp: m.stamp ?? this.nextStamp(),
+				stamp: m.stamp ?? this.lastStamp + 1,
 				payload: m.payload,
 				headers: m.headers ? JSON.stringify(m.headers) : null,
 				receivedAt: m.receivedAt ?? now,
@@ -311,19 +250,11 @@ export class Store {
 				duplicates++;
 				continue;
 			}
-			stored.push({
-				seq: Number(result.lastInsertRowid),
-				id: row.id,
-				key: row.key,
-				stamp: row.stamp,
-				payload: row.payload,
-				headers: m.headers ?? null,
-				receivedAt: row.receivedAt,
-				attempts: row.attempts,
-			});
+			if (row.stamp > this.lastStamp) this.lastStamp = row.stamp;
+			stored.push({ ...row, seq: Number(result.lastInsertRowid), headers: m.headers ?? null });
 		}
-		// Rows leave the table, so the newest stamp is kept apart: stamps never go back after a restart.
-		if (stored.length > 0) this.sql.saveStamp.run(String(this.lastStamp));
+		// Rows leave the table, so the newest stamp is kept apart: it never goes back after a restart.
+		if (stored.length > 0) this.setMeta("stamp", String(this.lastStamp));
 		return { stored, duplicates };
 	}
 
@@ -332,10 +263,7 @@ export class Store {
 		for (const listener of this.listeners) listener(rows);
 	}
 
-	/**
-	 * Appends messages in one transaction. An id already pending or already
-	 * processed here is skipped and counted as a duplicate.
-	 */
+	/** Appends messages. An id already pending or already processed here is skipped and counted as a duplicate. */
 	append(messages: NewMessage[]): { stored: StoredMessage[]; duplicates: number } {
 		const now = Date.now();
 		const result = this.db.transaction(() => this.insertAll(messages, now))();
@@ -347,8 +275,8 @@ export class Store {
 	}
 
 	/**
-	 * Takes a shipment from another node in one transaction. Messages whose id
-	 * was processed (here, or by the sender per its processed list) are dropped.
+	 * Takes a shipment (or a snapshot part). Messages whose id was processed (here, or by the
+	 * sender per its processed list) are dropped; an actor record older than the one held is ignored.
 	 */
 	receive(shipment: Shipment): { stored: StoredMessage[]; duplicates: number } {
 		const result = this.db.transaction(() => {
@@ -356,60 +284,104 @@ export class Store {
 			let results = 0;
 			for (const p of shipment.processed) {
 				this.sql.rememberId.run(p.id, p.key, p.at);
-				// A copy still pending here (a crashed node's leftovers) was performed elsewhere already.
+				// A copy still pending here (a lost node's leftovers) was performed elsewhere already.
 				dropped += this.sql.deleteMessageById.run(p.id).changes;
 			}
-			for (const a of shipment.actors) {
-				this.saveActor(a);
-			}
+			for (const a of shipment.actors) this.saveActor(a, a.version ?? 0);
 			// A shipment sent again (its reply was lost) stores its results and dead letters once.
 			for (const o of shipment.outbox ?? []) {
 				results += this.sql.insertOutbox.run(o.uid, o.key, o.body, o.headers ? JSON.stringify(o.headers) : null, o.createdAt).changes;
 			}
-			for (const d of shipment.dead ?? []) {
-				this.sql.insertDead.run({ ...d, headers: d.headers ? JSON.stringify(d.headers) : null });
-			}
+			for (const d of shipment.dead ?? []) this.sql.insertDead.run({ ...d, headers: d.headers ? JSON.stringify(d.headers) : null });
 			return { ...this.insertAll(shipment.messages, Date.now()), dropped, results };
 		})();
 		this.pending += result.stored.length - result.dropped;
 		this.counts.received += result.stored.length;
 		this.counts.duplicates += result.duplicates + result.dropped;
 		this.announce(result.stored);
-		if (result.results > 0) for (const listener of this.outboxListeners) listener();
+		if (result.results > 0) this.outboxChanged();
 		return { stored: result.stored, duplicates: result.duplicates };
 	}
 
-	/** Commits what a group of performs did, all or nothing. */
-	commit(work: Commit): void {
-		const now = Date.now();
+	/** Commits what a group of performs did, all or nothing; version is the journal position of the commit. */
+	commit(work: Commit, version = 0, now = Date.now()): void {
 		let removed = 0;
 		this.db.transaction(() => {
 			for (const d of work.done ?? []) {
-				removed += this.sql.deleteMessage.run(d.seq).changes;
+				removed += this.sql.deleteMessageById.run(d.id).changes;
 				this.sql.rememberId.run(d.id, d.key, now);
 			}
-			for (const seq of work.failed ?? []) this.sql.bumpAttempts.run(seq);
+			for (const id of work.failed ?? []) this.sql.bumpAttempts.run(id);
 			for (const d of work.dead ?? []) {
-				this.sql.toDead.run(d.reason, now, d.seq);
-				removed += this.sql.deleteMessage.run(d.seq).changes;
+				this.sql.toDead.run(d.reason, now, d.id);
+				removed += this.sql.deleteMessageById.run(d.id).changes;
 			}
-			for (const a of work.actors ?? []) {
-				this.saveActor(a);
-			}
+			for (const a of work.actors ?? []) this.saveActor(a, version);
 			for (const o of work.outbox ?? []) {
-				this.sql.insertOutbox.run(randomUUID(), o.key, o.body, o.headers ? JSON.stringify(o.headers) : null, now);
+				this.sql.insertOutbox.run(o.uid ?? randomUUID(), o.key, o.body, o.headers ? JSON.stringify(o.headers) : null, now);
 			}
 		})();
 		this.pending -= removed;
-		if (work.outbox && work.outbox.length > 0) for (const listener of this.outboxListeners) listener();
+		if (work.outbox && work.outbox.length > 0) this.outboxChanged();
 	}
 
-	/** Inside a transaction: the actor's record as given (a tombstone when deleted). */
-	private saveActor(a: ActorRecord): void {
-		this.sql.upsertActor.run(a.id, a.payload === undefined ? null : JSON.stringify(a.payload), a.timeout, a.deleted ? 1 : 0);
+	/** Inside a transaction: the actor's record as given (a tombstone when deleted), unless a later one is held. */
+	private saveActor(a: ActorRecord, version: number): void {
+		this.sql.upsertActor.run(a.id, a.payload === undefined ? null : JSON.stringify(a.payload), a.timeout, a.deleted ? 1 : 0, version);
 	}
 
-	/** Called after a commit or a shipment that wrote outbox entries, and when entries are given back to the relay. */
+	/** Deletes what a shipment's receiver has committed. */
+	forget(forgotten: Forgotten): void {
+		const removed = this.db.transaction(() => {
+			let n = 0;
+			for (const id of forgotten.messages) n += this.sql.deleteMessageById.run(id).changes;
+			for (const a of forgotten.actors) this.sql.deleteActor.run(a.id, a.version);
+			for (const id of forgotten.processed) this.sql.forgetProcessed.run(id);
+			for (const uid of forgotten.outbox) this.sql.deleteOutboxByUid.run(uid);
+			for (const d of forgotten.dead) this.sql.deleteDeadLetter.run(d.id, d.diedAt);
+			return n;
+		})();
+		for (const uid of forgotten.outbox) this.claims.settleShipment(uid);
+		this.pending -= removed;
+	}
+
+	/** Removes results the broker has confirmed. */
+	published(uids: string[]): void {
+		this.db.transaction(() => {
+			for (const uid of uids) this.sql.deleteOutboxByUid.run(uid);
+		})();
+	}
+
+	/** Moves dead letters back to pending with the stamps given (they go last). One processed since is dropped. */
+	requeue(dead: { id: string; diedAt: number; stamp: number }[]): { requeued: StoredMessage[]; dropped: number } {
+		const result = this.db.transaction(() => {
+			const back: NewMessage[] = [];
+			for (const d of dead) {
+				const row = this.sql.deadLetter.get(d.id, d.diedAt) as DeadRow | undefined;
+				if (!row) continue;
+				this.sql.deleteDeadLetter.run(d.id, d.diedAt);
+				back.push({ id: row.id, key: row.key, payload: row.payload, headers: parseHeaders(row.headers), receivedAt: row.received_at, stamp: d.stamp });
+			}
+			return this.insertAll(back, Date.now());
+		})();
+		this.pending += result.stored.length;
+		this.announce(result.stored);
+		return { requeued: result.stored, dropped: result.duplicates };
+	}
+
+	/** Forgets processed ids remembered before `before`; returns how many. */
+	prune(before: number): number {
+		return this.sql.pruneProcessed.run(before).changes;
+	}
+
+	/** Where processed ids older than the dedupe window end. */
+	pruneHorizon(now = Date.now()): number {
+		return now - this.dedupeWindowMs;
+	}
+
+	// ---- reading --------------------------------------------------------------
+
+	/** Called after an apply that wrote outbox entries, and when entries are given back to the relay. */
 	onOutbox(listener: () => void): void {
 		this.outboxListeners.push(listener);
 	}
@@ -417,6 +389,10 @@ export class Store {
 	/** Called when results the relay had published were confirmed or given back: they may move now. */
 	onOutboxSettled(listener: () => void): void {
 		this.outboxSettledListeners.push(listener);
+	}
+
+	private outboxChanged(): void {
+		for (const listener of this.outboxListeners) listener();
 	}
 
 	/** Pending rows after seq, in arrival order. */
@@ -429,7 +405,7 @@ export class Store {
 		return (this.sql.messagesOfKey.all(key) as MessageRow[]).map(toMessage);
 	}
 
-	/** Every key this store holds anything for: messages, actor state, processed ids. */
+	/** Every key this store holds anything for: messages, actor state, processed ids, results, dead letters. */
 	keysHeld(): string[] {
 		return this.sql.keysHeld.all() as string[];
 	}
@@ -439,71 +415,92 @@ export class Store {
 	 * published and awaits confirms for stay out; the results taken are not published until
 	 * forget() or release() of this shipment.
 	 */
-	shipmentOf(keys: string[]): Required<Shipment> {
-		const shipment: Required<Shipment> = { messages: [], actors: [], processed: [], outbox: [], dead: [] };
+	shipmentOf(keys: string[]): Required<Omit<Shipment, "routed">> {
+		const shipment = emptyShipment();
 		for (let i = 0; i < keys.length; i += KEYS_PER_QUERY) {
 			const chunk = JSON.stringify(keys.slice(i, i + KEYS_PER_QUERY));
-			for (const row of this.sql.messagesOfKeys.all(chunk) as MessageRow[]) {
-				const { seq: _seq, ...message } = toMessage(row);
-				shipment.messages.push(message);
-			}
-			for (const row of this.sql.actorsOfKeys.all(chunk) as Parameters<typeof toActor>[0][]) shipment.actors.push(toActor(row));
+			for (const row of this.sql.messagesOfKeys.all(chunk) as MessageRow[]) shipment.messages.push(toShippedMessage(row));
+			for (const row of this.sql.actorsOfKeys.all(chunk) as ActorRow[]) shipment.actors.push(toActor(row));
 			for (const row of this.sql.processedOfKeys.all(chunk) as ProcessedRecord[]) shipment.processed.push(row);
 			for (const row of this.sql.outboxOfKeys.all(chunk) as OutboxRow[]) {
-				if (this.sending.has(row.seq) || this.shipping.has(row.uid)) continue;
-				this.shipping.set(row.uid, row.seq);
-				const { headers } = toOutboxEntry(row);
-				shipment.outbox.push({ uid: row.uid, key: row.key, body: row.body, headers, createdAt: row.created_at });
+				if (this.claims.isClaimed(row.seq, row.uid)) continue;
+				this.claims.claimForShipment(row.uid, row.seq);
+				shipment.outbox.push({ uid: row.uid, key: row.key, body: row.body, headers: parseHeaders(row.headers), createdAt: row.created_at });
 			}
-			for (const row of this.sql.deadOfKeys.all(chunk) as (MessageRow & { reason: string; died_at: number })[]) {
-				const { seq: _seq, ...message } = toMessage(row);
-				shipment.dead.push({ ...message, reason: row.reason, diedAt: row.died_at });
-			}
+			for (const row of this.sql.deadOfKeys.all(chunk) as DeadRow[]) shipment.dead.push(toShippedDead(row));
 		}
 		return shipment;
 	}
 
-	/** Deletes a shipment the next holder has committed. */
-	forget(shipment: Shipment): void {
-		const removed = this.db.transaction(() => {
-			let n = 0;
-			for (const m of shipment.messages) n += this.sql.deleteMessageById.run(m.id).changes;
-			for (const a of shipment.actors) this.sql.deleteActor.run(a.id);
-			for (const p of shipment.processed) this.sql.forgetProcessed.run(p.id);
-			for (const o of shipment.outbox ?? []) this.sql.deleteOutboxByUid.run(o.uid);
-			for (const d of shipment.dead ?? []) this.sql.deleteDeadLetter.run(d.id, d.diedAt);
-			return n;
-		})();
-		for (const o of shipment.outbox ?? []) this.shipping.delete(o.uid);
-		this.pending -= removed;
+	/**
+	 * The next part of a snapshot of everything held, of about maxBytes, after cursor (null to
+	 * begin; the cursor names a table and the last key read in it); null when all was read.
+	 */
+	snapshotPart(cursor: string | null, maxBytes: number): { part: Shipment; cursor: string } | null {
+		let [table, after] = cursor ? (JSON.parse(cursor) as [number, string | number]) : [0, ""];
+		if (table >= SNAPSHOT_TABLES.length) return null;
+		const part = emptyShipment();
+		let bytes = 0;
+		while (table < SNAPSHOT_TABLES.length && bytes < maxBytes) {
+			const name = SNAPSHOT_TABLES[table];
+			const rows = this.sql.snapshot[name].all(after, 500) as Record<string, unknown>[];
+			if (rows.length === 0) {
+				table++;
+				after = SNAPSHOT_TABLES[table] === "processed" ? "" : 0;
+				continue;
+			}
+			for (const row of rows) {
+				bytes += JSON.stringify(row).length;
+				if (name === "actors") part.actors.push(toActor(row as ActorRow));
+				else if (name === "processed") part.processed.push(row as unknown as ProcessedRecord);
+				else if (name === "messages") part.messages.push(toShippedMessage(row as unknown as MessageRow));
+				else if (name === "outbox") {
+					const o = row as unknown as OutboxRow;
+					part.outbox.push({ uid: o.uid, key: o.key, body: o.body, headers: parseHeaders(o.headers), createdAt: o.created_at });
+				} else part.dead.push(toShippedDead(row as unknown as DeadRow));
+			}
+			const last = rows[rows.length - 1];
+			after = (name === "actors" || name === "processed" ? last.id : last.seq) as string | number;
+		}
+		return { part, cursor: JSON.stringify([table, after]) };
+	}
+
+	/** What the sender deletes once a shipment is committed by its receiver. */
+	static forgottenOf(shipment: Shipment): Forgotten {
+		return {
+			messages: shipment.messages.map((m) => m.id),
+			actors: shipment.actors.map((a) => ({ id: a.id, version: a.version ?? 0 })),
+			processed: shipment.processed.map((p) => p.id),
+			outbox: (shipment.outbox ?? []).map((o) => o.uid),
+			dead: (shipment.dead ?? []).map((d) => ({ id: d.id, diedAt: d.diedAt })),
+		};
 	}
 
 	/** A shipment that did not go (or its unsent part): its results may be published here again. */
 	release(shipment: Shipment): void {
 		let released = false;
 		for (const o of shipment.outbox ?? []) {
-			const seq = this.shipping.get(o.uid);
+			const seq = this.claims.settleShipment(o.uid);
 			if (seq === undefined) continue;
-			this.shipping.delete(o.uid);
 			this.outboxCursor = Math.min(this.outboxCursor, seq - 1);
 			released = true;
 		}
-		if (released) for (const listener of this.outboxListeners) listener();
+		if (released) this.outboxChanged();
 	}
 
 	/** Whether the relay awaits the broker's confirm for a result of this key (it is not shipped meanwhile). */
 	resultsInFlight(key: string): boolean {
-		return this.sendingPerKey.has(key);
+		return this.claims.relayHolds(key);
 	}
 
 	actor(id: string): ActorRecord | undefined {
-		const row = this.sql.actor.get(id) as Parameters<typeof toActor>[0] | undefined;
+		const row = this.sql.actor.get(id) as ActorRow | undefined;
 		return row ? toActor(row) : undefined;
 	}
 
 	/** Every stored actor record (state that differs from the specs, and tombstones). */
 	*actors(): IterableIterator<ActorRecord> {
-		for (const row of this.sql.allActors.iterate() as IterableIterator<Parameters<typeof toActor>[0]>) yield toActor(row);
+		for (const row of this.sql.allActors.iterate() as IterableIterator<ActorRow>) yield toActor(row);
 	}
 
 	/** Outbox entries after seq (oldest first), to look at: the relay takes them with takeOutbox(). */
@@ -513,7 +510,7 @@ export class Store {
 
 	/**
 	 * The next outbox entries for the relay to publish, oldest first, skipping those in a
-	 * shipment. They count as in flight (never shipped) until outboxDone() or giveBack().
+	 * shipment. They count as in flight (never shipped) until settleSent() or giveBack().
 	 */
 	takeOutbox(limit: number): OutboxEntry[] {
 		for (;;) {
@@ -522,9 +519,8 @@ export class Store {
 			this.outboxCursor = rows[rows.length - 1].seq;
 			const taken: OutboxEntry[] = [];
 			for (const row of rows) {
-				if (this.shipping.has(row.uid) || this.sending.has(row.seq)) continue;
-				this.sending.set(row.seq, row.key);
-				this.sendingPerKey.set(row.key, (this.sendingPerKey.get(row.key) ?? 0) + 1);
+				if (this.claims.isClaimed(row.seq, row.uid)) continue;
+				this.claims.claimForRelay(row.seq, row.key);
 				taken.push(toOutboxEntry(row));
 			}
 			if (taken.length > 0) return taken;
@@ -534,33 +530,20 @@ export class Store {
 	/** Entries taken but not confirmed (the channel died): they are taken again, or shipped, later. */
 	giveBack(seqs: number[]): void {
 		for (const seq of seqs) {
-			if (!this.settleSending(seq)) continue;
+			if (!this.claims.settleRelay(seq)) continue;
 			this.outboxCursor = Math.min(this.outboxCursor, seq - 1);
 		}
 		for (const listener of this.outboxSettledListeners) listener();
 	}
 
-	private settleSending(seq: number): boolean {
-		const key = this.sending.get(seq);
-		if (key === undefined) return false;
-		this.sending.delete(seq);
-		const left = this.sendingPerKey.get(key)! - 1;
-		if (left === 0) this.sendingPerKey.delete(key);
-		else this.sendingPerKey.set(key, left);
-		return true;
+	/** Entries the relay is done with: confirmed, and deleted by a published record. */
+	settleSent(seqs: number[]): void {
+		for (const seq of seqs) this.claims.settleRelay(seq);
+		for (const listener of this.outboxSettledListeners) listener();
 	}
 
 	get outboxCount(): number {
 		return this.sql.outboxCount.get() as number;
-	}
-
-	/** Removes outbox entries the broker has confirmed. */
-	outboxDone(seqs: number[]): void {
-		this.db.transaction(() => {
-			for (const seq of seqs) this.sql.deleteOutbox.run(seq);
-		})();
-		for (const seq of seqs) this.settleSending(seq);
-		for (const listener of this.outboxSettledListeners) listener();
 	}
 
 	get deadCount(): number {
@@ -576,34 +559,7 @@ export class Store {
 	}
 
 	dead(limit: number): DeadMessage[] {
-		return (this.sql.deadList.all(limit) as (MessageRow & { reason: string; died_at: number })[]).map((row) => ({
-			...toMessage(row),
-			reason: row.reason,
-			diedAt: row.died_at,
-		}));
-	}
-
-	/**
-	 * Moves dead letters back to pending with fresh attempts and a new stamp (they
-	 * go last). A dead letter whose id was processed since is dropped instead.
-	 */
-	requeueDead(limit: number): { requeued: StoredMessage[]; dropped: number } {
-		const dead = this.dead(limit);
-		const result = this.db.transaction(() => {
-			for (const d of dead) this.sql.deleteDead.run(d.seq);
-			return this.insertAll(
-				dead.map((d) => ({ id: d.id, key: d.key, payload: d.payload, headers: d.headers, receivedAt: d.receivedAt })),
-				Date.now(),
-			);
-		})();
-		this.pending += result.stored.length;
-		this.announce(result.stored);
-		return { requeued: result.stored, dropped: result.duplicates };
-	}
-
-	/** Forgets processed ids older than the dedupe window; returns how many. */
-	pruneProcessed(now = Date.now()): number {
-		return this.sql.pruneProcessed.run(now - this.dedupeWindowMs).changes;
+		return (this.sql.deadList.all(limit) as DeadRow[]).map((row) => ({ ...toMessage(row), reason: row.reason, diedAt: row.died_at }));
 	}
 
 	close(): void {

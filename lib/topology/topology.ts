@@ -7,6 +7,7 @@
  * or not) has announced "handoff done" for that same view. Keys a node newly
  * owns are started only then, so no key is ever performed on two nodes.
  */
+import { createHash } from "crypto";
 import { Ring } from "../ring";
 
 export type TopologyState = "down" | "assembling" | "rehashing" | "ready" | "stopping" | "stopped";
@@ -38,10 +39,15 @@ export interface TopologyOptions {
 	logger?: { info(msg: string): void; warn(msg: string): void };
 }
 
-/** The view of these members: the ring over them (ringPoints per member), its id and its sorted members. */
-export function viewOf(members: Iterable<string>, ringPoints?: number): View {
+/**
+ * The view of these members: the ring over them (ringPoints per member), its id and its sorted
+ * members. generation names the node instances taking part (empty without durable journals): a
+ * node that restarts as a new instance makes a new view, whose handoff takes over the old one.
+ */
+export function viewOf(members: Iterable<string>, ringPoints?: number, generation = ""): View {
 	const ring = Ring.of(members, ringPoints);
-	return { id: ring.id, ring, members: ring.members };
+	const id = generation === "" ? ring.id : `${ring.id}.${createHash("sha1").update(generation).digest("hex").slice(0, 8)}`;
+	return { id, ring, members: ring.members };
 }
 
 const EMPTY: View = viewOf([]);
@@ -54,6 +60,7 @@ export class Topology {
 	private settled: View | null = null;
 	private members: string[] = [];
 	private participants: string[] = [];
+	private generation = "";
 	/** The latest view each node announced done for. */
 	private readonly doneViews = new Map<string, string>();
 	private started = false;
@@ -114,10 +121,12 @@ export class Topology {
 
 	/**
 	 * The cluster as discovery sees it. members: nodes running the worker
-	 * service; participants: every connected keyhive node (they may hold rows).
+	 * service; participants: every connected keyhive node (they may hold rows);
+	 * generation: the journal instances of the participants, sorted and joined.
 	 */
-	update(members: Iterable<string>, participants: Iterable<string>): void {
+	update(members: Iterable<string>, participants: Iterable<string>, generation = ""): void {
 		this.members = [...new Set(members)].sort();
+		this.generation = generation;
 		this.participants = [...new Set([...participants, this.options.self])].sort();
 		for (const node of [...this.doneViews.keys()]) if (!this.participants.includes(node)) this.doneViews.delete(node);
 		this.evaluate();
@@ -171,7 +180,7 @@ export class Topology {
 			this.transition("assembling");
 			return;
 		}
-		const view = viewOf(members, this.options.ringPoints);
+		const view = viewOf(members, this.options.ringPoints, this.generation);
 		if (view.id === this.currentView.id && this.currentState !== "assembling" && this.currentState !== "down") {
 			if (this.leaving && this.currentState !== "stopping") {
 				this.transition("stopping");
