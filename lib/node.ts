@@ -119,6 +119,8 @@ export class KeyhiveNode {
 			durable: this.durable,
 			journals: () => this.journals,
 			liveInstances: () => this.live,
+			graceMs: config.discoveryMs + 2 * config.heartbeatTimeoutS * 1000 + 3000,
+			isCurrent: (view) => this.topology.view === view,
 			logger,
 		});
 		this.router = new Router({
@@ -186,6 +188,7 @@ export class KeyhiveNode {
 		const live = new Set(instances);
 		if (this.instance) live.add(this.instance);
 		this.live = live;
+		this.takeover.noteLive(live);
 	}
 
 	/** Called once if another node takes this instance over: the node must stop (a new instance may start). */

@@ -53,11 +53,12 @@ export class DurableStore {
 		return result;
 	}
 
-	/** Gives every row without a stamp the next stamps of this node, in order. */
+	/** Gives every row without a stamp the next stamps of this node, in order (and its arrival time, so a replay keeps it). */
 	async stamped(messages: NewMessage[]): Promise<EnteringRow[]> {
 		const unstamped = messages.filter((m) => m.stamp === undefined).length;
 		let next = unstamped > 0 ? await this.stamps.range(unstamped) : 0;
-		return messages.map((m) => (m.stamp === undefined ? { ...m, stamp: next++ } : (m as EnteringRow)));
+		const now = Date.now();
+		return messages.map((m) => ({ ...m, stamp: m.stamp ?? next++, receivedAt: m.receivedAt ?? now }));
 	}
 
 	receive(shipment: Shipment): Promise<Stored> {

@@ -274,7 +274,6 @@ export function split(shipment: Shipment, maxRows: number, maxBytes: number): Sh
 	return parts;
 }
 
-
 function isEmpty(shipment: ReturnType<typeof emptyShipment>): boolean {
 	return shipment.messages.length + shipment.actors.length + shipment.processed.length + shipment.outbox.length + shipment.dead.length === 0;
 }

@@ -198,12 +198,14 @@ export class Store {
 
 	/** Applies records in one transaction, in order; each record's result in its place. */
 	applyAll(entries: readonly Positioned[]): unknown[] {
-		if (entries.length === 1) return [this.apply(entries[0])];
-		return this.db.transaction(() => entries.map((entry) => this.apply(entry)))();
+		return this.db.transaction(() => {
+			const last = entries[entries.length - 1]?.seq ?? 0;
+			if (last > Number(this.meta("journal") ?? 0)) this.setMeta("journal", String(last));
+			return entries.map((entry) => this.apply(entry));
+		})();
 	}
 
 	private apply({ record, seq }: Positioned): unknown {
-		if (seq > Number(this.meta("journal") ?? 0)) this.setMeta("journal", String(seq));
 		switch (record.t) {
 			case "append":
 				return this.append(record.rows);
