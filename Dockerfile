@@ -25,8 +25,10 @@ COPY lib ./lib
 COPY services ./services
 COPY types ./types
 COPY bin ./bin
-# The SQLite store: the only place the node writes. Created and chowned before
-# VOLUME, so a fresh anonymous volume starts owned by node.
+# The SQLite store, the only place the node writes: a working copy when the node
+# has a transporter (its durable state is its journal in NATS JetStream), the
+# durable copy when it runs alone. Created and chowned before VOLUME, so a fresh
+# anonymous volume starts owned by node.
 RUN mkdir -p /data && chown node:node /data
 VOLUME /data
 USER node

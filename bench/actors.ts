@@ -19,6 +19,7 @@ import { monitorEventLoopDelay } from "perf_hooks";
 import { ActorRuntime } from "../lib/actors/runtime";
 import type { ActorBehaviour, ActorSpec } from "../lib/actors/types";
 import { readConfig } from "../lib/config";
+import { DurableStore } from "../lib/durable/durable-store";
 import { Store } from "../lib/store/store";
 import { viewOf } from "../lib/topology/topology";
 import {
@@ -115,7 +116,7 @@ async function spawnRuntime(dir: string, n: number, timeout: number): Promise<Sp
 	const store = Store.open(dir, `${SELF}-t${timeout}`);
 	const { maxAttempts, retryBaseMs, performTimeoutMs, maxBatch } = readConfig({});
 	const runtime = new ActorRuntime({
-		store,
+		durable: DurableStore.local(store),
 		self: SELF,
 		behaviour: behaviour(n, timeout),
 		maxAttempts,

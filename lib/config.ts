@@ -20,6 +20,7 @@ export interface KeyhiveConfig {
 	transporter: string | undefined;
 	namespace: string;
 	dataDir: string;
+	replicas: number;
 	actors: number;
 	actorTimeoutMs: number;
 	consensus: number;
@@ -97,6 +98,39 @@ function url(name: string, schemes: string[]) {
 	};
 }
 
+/**
+ * One URL or several, comma-separated (the servers of one NATS cluster). Each is
+ * checked, and all must share the scheme and the credentials, since one connection
+ * uses one set of each. A comma in a password is written %2C. Returned with blanks
+ * around the commas removed.
+ */
+function urlList(name: string, schemes: string[]) {
+	const one = url(name, schemes);
+	return (raw: string): string => {
+		if (!raw.includes(",")) return one(raw);
+		const parts = raw.split(",").map((part) => part.trim());
+		let parsed: URL[];
+		try {
+			parsed = parts.map((part) => new URL(one(part)));
+		} catch {
+			// A part's own message could show a piece of a password cut at a comma: name the whole, redacted.
+			throw new ConfigError(
+				`${name} must be one ${schemes.join(" or ")}:// URL or several separated by commas (a comma in a password is written %2C): "${redactUrl(raw)}"`,
+			);
+		}
+		const [first] = parsed;
+		for (const other of parsed.slice(1)) {
+			if (other.protocol !== first.protocol) {
+				throw new ConfigError(`${name} lists the servers of one cluster: every URL must use the same scheme, got ${first.protocol}// and ${other.protocol}//`);
+			}
+			if (other.username !== first.username || other.password !== first.password) {
+				throw new ConfigError(`${name} lists the servers of one cluster: every URL must carry the same credentials (or none)`);
+			}
+		}
+		return parts.join(",");
+	};
+}
+
 const text = (raw: string): string => raw;
 
 function keySource(raw: string): KeySource {
@@ -124,7 +158,7 @@ export const VARIABLES: readonly Variable[] = [
 		key: "transporter",
 		default: undefined,
 		shown: "(none: a node runs alone)",
-		parse: url("TRANSPORTER", ["nats", "tls"]),
+		parse: urlList("TRANSPORTER", ["nats", "tls"]),
 		meaning: "Moleculer transporter URL, e.g. nats://127.0.0.1:4222 (credentials allowed, never logged)",
 	}),
 	variable({
@@ -144,6 +178,13 @@ export const VARIABLES: readonly Variable[] = [
 		default: "./data",
 		parse: (raw) => path.resolve(raw),
 		meaning: "directory of this node's SQLite file (`<nodeID>.sqlite`)",
+	}),
+	variable({
+		name: "KEYHIVE_REPLICAS",
+		key: "replicas",
+		default: "1",
+		parse: integer("KEYHIVE_REPLICAS", 1, 5),
+		meaning: "JetStream replicas of the journal stream; 3 with a 3-server NATS cluster (the compose file does)",
 	}),
 	variable({
 		name: "KEYHIVE_ACTORS",
@@ -358,8 +399,19 @@ export const VARIABLES: readonly Variable[] = [
 	variable({ name: "LOGLEVEL", key: "logLevel", default: "info", parse: text, meaning: "Moleculer log level" }),
 ];
 
-/** Replaces the password (or a lone token) of a URL with *** so it can be logged. */
+/**
+ * Replaces the password (or a lone token) of a URL, or of each URL of a comma-separated
+ * list, with *** so it can be logged.
+ */
 export function redactUrl(raw: string): string {
+	if (!raw.includes(",")) return redactOne(raw);
+	const parts = raw.split(",");
+	// A comma may also be inside a password: split only when every part is a URL of its own.
+	if (parts.every((part) => /^\s*[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/]/.test(part) && URL.canParse(part.trim()))) return parts.map(redactOne).join(",");
+	return hideCredentials(raw);
+}
+
+function redactOne(raw: string): string {
 	try {
 		const url = new URL(raw);
 		if (url.password) url.password = "***";
@@ -367,9 +419,13 @@ export function redactUrl(raw: string): string {
 		else return raw;
 		return url.toString().replace(/%2A%2A%2A/g, "***");
 	} catch {
-		// Not parseable: hide everything up to the last @, which is where credentials end.
-		return raw.replace(/(\/\/)(.*)@/, "$1***@");
+		return hideCredentials(raw);
 	}
+}
+
+/** Not parseable: hide everything up to the last @, which is where credentials end. */
+function hideCredentials(raw: string): string {
+	return raw.replace(/(\/\/)(.*)@/, "$1***@");
 }
 
 /**

@@ -1,12 +1,14 @@
 /**
- * NATS connection options from TRANSPORTER. Given a `url`, Moleculer's NATS
- * transporter passes user and password still percent-encoded, sends a lone
- * token@ as a user name and drops the tls:// scheme (so TLS would not be
- * required); these options say what the URL means.
+ * NATS connection options from TRANSPORTER: one URL, or the comma-separated URLs of
+ * one NATS cluster (lib/config.ts has checked that they share scheme and credentials).
+ * Given a `url`, Moleculer's NATS transporter passes user and password still
+ * percent-encoded, sends a lone token@ as a user name and drops the tls:// scheme
+ * (so TLS would not be required); these options say what the URL means.
  */
 import { redactUrl } from "./config";
 
 export interface NatsOptions {
+	/** host:port of every server, in TRANSPORTER's order (nats.js picks among them and fails over). */
 	servers: string[];
 	user?: string;
 	pass?: string;
@@ -15,11 +17,12 @@ export interface NatsOptions {
 }
 
 export function natsOptions(transporter: string): NatsOptions {
-	const url = new URL(transporter);
+	const urls = transporter.split(",").map((part) => new URL(part.trim()));
+	const [url] = urls;
 	const user = decodeURIComponent(url.username);
 	const pass = decodeURIComponent(url.password);
 	return {
-		servers: [`${url.hostname}:${url.port || "4222"}`],
+		servers: urls.map((u) => `${u.hostname}:${u.port || "4222"}`),
 		...(pass !== "" ? { user, pass } : user !== "" ? { token: user } : {}),
 		// tls:// requires TLS: nats.js then refuses a server that does not offer it.
 		...(url.protocol === "tls:" ? { tls: {} } : {}),

@@ -120,6 +120,11 @@ export class Store {
 	private outboxCursor = 0;
 	private lastStamp = 0;
 	private pending: number;
+	/**
+	 * The in-memory effects (counters, then listeners) of the transaction running now: they are
+	 * made once it commits, so a group of records that rolls back leaves them as they were.
+	 */
+	private effects: { bookkeeping: (() => void)[]; notices: (() => void)[] } | null = null;
 	/** Rows stored by append (ingest, actions) and by receive (handoff), and ids dropped as duplicates, since open. */
 	readonly counts = { appended: 0, received: 0, duplicates: 0 };
 	private readonly sql: Statements;
@@ -196,13 +201,53 @@ export class Store {
 
 	// ---- applying journal records -----------------------------------------
 
-	/** Applies records in one transaction, in order; each record's result in its place. */
+	/**
+	 * Applies records in one transaction, in order; each record's result in its place. Counters
+	 * and listeners hear of the group once it committed: a group that fails changes nothing,
+	 * in the file or in memory, and leaves the journal position where it was.
+	 */
 	applyAll(entries: readonly Positioned[]): unknown[] {
-		return this.db.transaction(() => {
+		return this.transact(() => {
 			const last = entries[entries.length - 1]?.seq ?? 0;
 			if (last > Number(this.meta("journal") ?? 0)) this.setMeta("journal", String(last));
 			return entries.map((entry) => this.apply(entry));
-		})();
+		});
+	}
+
+	/**
+	 * Runs work in a transaction (a savepoint inside another one). The effects it registers with
+	 * after() are made when the outermost transaction commits, counters first, then listeners;
+	 * when work throws they are dropped and the newest stamp goes back to where it was.
+	 */
+	private transact<T>(work: () => T): T {
+		const outer = this.effects;
+		const effects = outer ?? { bookkeeping: [], notices: [] };
+		const marks = [effects.bookkeeping.length, effects.notices.length];
+		const lastStamp = this.lastStamp;
+		this.effects = effects;
+		let result: T;
+		try {
+			result = this.db.transaction(work)();
+		} catch (err) {
+			effects.bookkeeping.length = marks[0];
+			effects.notices.length = marks[1];
+			this.lastStamp = lastStamp;
+			throw err;
+		} finally {
+			this.effects = outer;
+		}
+		if (outer === null) {
+			for (const effect of effects.bookkeeping) effect();
+			for (const notice of effects.notices) notice();
+		}
+		return result;
+	}
+
+	/** Inside transact(): what to change in memory, and whom to tell, once the transaction commits. */
+	private after(bookkeeping: (() => void) | null, notice?: () => void): void {
+		if (!this.effects) throw new Error("Store.after() outside a transaction");
+		if (bookkeeping) this.effects.bookkeeping.push(bookkeeping);
+		if (notice) this.effects.notices.push(notice);
 	}
 
 	private apply({ record, seq }: Positioned): unknown {
@@ -268,12 +313,18 @@ export class Store {
 	/** Appends messages. An id already pending or already processed here is skipped and counted as a duplicate. */
 	append(messages: NewMessage[]): { stored: StoredMessage[]; duplicates: number } {
 		const now = Date.now();
-		const result = this.db.transaction(() => this.insertAll(messages, now))();
-		this.pending += result.stored.length;
-		this.counts.appended += result.stored.length;
-		this.counts.duplicates += result.duplicates;
-		this.announce(result.stored);
-		return result;
+		return this.transact(() => {
+			const result = this.insertAll(messages, now);
+			this.after(
+				() => {
+					this.pending += result.stored.length;
+					this.counts.appended += result.stored.length;
+					this.counts.duplicates += result.duplicates;
+				},
+				() => this.announce(result.stored),
+			);
+			return result;
+		});
 	}
 
 	/**
@@ -281,7 +332,7 @@ export class Store {
 	 * sender per its processed list) are dropped; an actor record older than the one held is ignored.
 	 */
 	receive(shipment: Shipment): { stored: StoredMessage[]; duplicates: number } {
-		const result = this.db.transaction(() => {
+		return this.transact(() => {
 			let dropped = 0;
 			let results = 0;
 			for (const p of shipment.processed) {
@@ -295,20 +346,26 @@ export class Store {
 				results += this.sql.insertOutbox.run(o.uid, o.key, o.body, o.headers ? JSON.stringify(o.headers) : null, o.createdAt).changes;
 			}
 			for (const d of shipment.dead ?? []) this.sql.insertDead.run({ ...d, headers: d.headers ? JSON.stringify(d.headers) : null });
-			return { ...this.insertAll(shipment.messages, Date.now()), dropped, results };
-		})();
-		this.pending += result.stored.length - result.dropped;
-		this.counts.received += result.stored.length;
-		this.counts.duplicates += result.duplicates + result.dropped;
-		this.announce(result.stored);
-		if (result.results > 0) this.outboxChanged();
-		return { stored: result.stored, duplicates: result.duplicates };
+			const { stored, duplicates } = this.insertAll(shipment.messages, Date.now());
+			this.after(
+				() => {
+					this.pending += stored.length - dropped;
+					this.counts.received += stored.length;
+					this.counts.duplicates += duplicates + dropped;
+				},
+				() => {
+					this.announce(stored);
+					if (results > 0) this.outboxChanged();
+				},
+			);
+			return { stored, duplicates };
+		});
 	}
 
 	/** Commits what a group of performs did, all or nothing; version is the journal position of the commit. */
 	commit(work: Commit, version = 0, now = Date.now()): void {
-		let removed = 0;
-		this.db.transaction(() => {
+		this.transact(() => {
+			let removed = 0;
 			for (const d of work.done ?? []) {
 				removed += this.sql.deleteMessageById.run(d.id).changes;
 				this.sql.rememberId.run(d.id, d.key, now);
@@ -322,9 +379,13 @@ export class Store {
 			for (const o of work.outbox ?? []) {
 				this.sql.insertOutbox.run(o.uid ?? randomUUID(), o.key, o.body, o.headers ? JSON.stringify(o.headers) : null, now);
 			}
-		})();
-		this.pending -= removed;
-		if (work.outbox && work.outbox.length > 0) this.outboxChanged();
+			this.after(
+				() => {
+					this.pending -= removed;
+				},
+				work.outbox && work.outbox.length > 0 ? () => this.outboxChanged() : undefined,
+			);
+		});
 	}
 
 	/** Inside a transaction: the actor's record as given (a tombstone when deleted), unless a later one is held. */
@@ -334,29 +395,30 @@ export class Store {
 
 	/** Deletes what a shipment's receiver has committed. */
 	forget(forgotten: Forgotten): void {
-		const removed = this.db.transaction(() => {
-			let n = 0;
-			for (const id of forgotten.messages) n += this.sql.deleteMessageById.run(id).changes;
+		this.transact(() => {
+			let removed = 0;
+			for (const id of forgotten.messages) removed += this.sql.deleteMessageById.run(id).changes;
 			for (const a of forgotten.actors) this.sql.deleteActor.run(a.id, a.version);
 			for (const id of forgotten.processed) this.sql.forgetProcessed.run(id);
 			for (const uid of forgotten.outbox) this.sql.deleteOutboxByUid.run(uid);
 			for (const d of forgotten.dead) this.sql.deleteDeadLetter.run(d.id, d.diedAt);
-			return n;
-		})();
-		for (const uid of forgotten.outbox) this.claims.settleShipment(uid);
-		this.pending -= removed;
+			this.after(() => {
+				for (const uid of forgotten.outbox) this.claims.settleShipment(uid);
+				this.pending -= removed;
+			});
+		});
 	}
 
 	/** Removes results the broker has confirmed. */
 	published(uids: string[]): void {
-		this.db.transaction(() => {
+		this.transact(() => {
 			for (const uid of uids) this.sql.deleteOutboxByUid.run(uid);
-		})();
+		});
 	}
 
 	/** Moves dead letters back to pending with the stamps given (they go last). One processed since is dropped. */
 	requeue(dead: { id: string; diedAt: number; stamp: number }[]): { requeued: StoredMessage[]; dropped: number } {
-		const result = this.db.transaction(() => {
+		return this.transact(() => {
 			const back: NewMessage[] = [];
 			for (const d of dead) {
 				const row = this.sql.deadLetter.get(d.id, d.diedAt) as DeadRow | undefined;
@@ -364,11 +426,15 @@ export class Store {
 				this.sql.deleteDeadLetter.run(d.id, d.diedAt);
 				back.push({ id: row.id, key: row.key, payload: row.payload, headers: parseHeaders(row.headers), receivedAt: row.received_at, stamp: d.stamp });
 			}
-			return this.insertAll(back, Date.now());
-		})();
-		this.pending += result.stored.length;
-		this.announce(result.stored);
-		return { requeued: result.stored, dropped: result.duplicates };
+			const { stored, duplicates } = this.insertAll(back, Date.now());
+			this.after(
+				() => {
+					this.pending += stored.length;
+				},
+				() => this.announce(stored),
+			);
+			return { requeued: stored, dropped: duplicates };
+		});
 	}
 
 	/** Forgets processed ids remembered before `before`; returns how many. */

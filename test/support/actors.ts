@@ -6,6 +6,7 @@
 import { after } from "node:test";
 import { ActorRuntime, type RuntimeOptions } from "../../lib/actors/runtime";
 import { readConfig } from "../../lib/config";
+import { DurableStore } from "../../lib/durable/durable-store";
 import type { ActorBehaviour, ActorMessage, PerformContext, PerformResult, TerminateReason } from "../../lib/actors/types";
 import { Ring } from "../../lib/ring";
 import { Store } from "../../lib/store/store";
@@ -59,6 +60,8 @@ export function recordingLogger(): RuntimeOptions["logger"] & { lines: LogLines 
 export interface Harness {
 	rt: ActorRuntime;
 	store: Store;
+	/** The store's journal (a local one): what the runtime commits through. */
+	durable: DurableStore;
 	view: View;
 	logger: ReturnType<typeof recordingLogger>;
 }
@@ -73,12 +76,13 @@ export async function settle(rt: ActorRuntime, view: View): Promise<void> {
 	await rt.whenReady();
 }
 
-/** An ActorRuntime driven the way lib/node.ts drives it, settled on a view of `members`. */
+/** An ActorRuntime driven the way lib/node.ts drives it, settled on a view of `members`; it commits through a local journal of `store`. */
 export async function runtime(behaviour: ActorBehaviour, options: Partial<RuntimeOptions> & { members?: string[]; store?: Store } = {}): Promise<Harness> {
 	const { members = ["n1"], store = newStore(), ...rest } = options;
+	const durable = rest.durable ?? DurableStore.local(store);
 	const logger = recordingLogger();
 	const rt = new ActorRuntime({
-		store,
+		durable,
 		self: "n1",
 		behaviour,
 		...configDefaults(),
@@ -92,7 +96,7 @@ export async function runtime(behaviour: ActorBehaviour, options: Partial<Runtim
 	runtimes.push(rt);
 	const view = viewOf(members);
 	await settle(rt, view);
-	return { rt, store, view, logger };
+	return { rt, store: durable.store, durable, view, logger };
 }
 
 export interface PerformCall {

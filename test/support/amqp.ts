@@ -5,8 +5,12 @@
 import * as amqp from "amqplib";
 import { execFile } from "child_process";
 import { promisify } from "util";
+import { DurableStore } from "../../lib/durable/durable-store";
 import type { Logger } from "../../lib/ingest/connection";
+import type { InboxSink } from "../../lib/ingest/consumer";
+import { Router } from "../../lib/ingest/router";
 import type { Store } from "../../lib/store/store";
+import { viewOf } from "../../lib/topology/topology";
 import { AMQP_URL, uniqueName } from "./env";
 import { tempDir } from "./tmp";
 
@@ -83,8 +87,30 @@ export async function drainQueue(channel: amqp.Channel, queue: string): Promise<
 	}
 }
 
-/** A Store in a fresh temp directory; dispose() closes it and removes the directory. */
-export function tempStore(): { store: Store; dispose(): void } {
+/**
+ * A Store in a fresh temp directory, its local journal, and an inbox sink that routes as
+ * lib/node.ts does on a node alone in its view (every row is its own); dispose() closes the
+ * store and removes the directory.
+ */
+export function tempStore(): { store: Store; durable: DurableStore; sink: InboxSink; dispose(): void } {
 	const dir = tempDir("keyhive-ingest");
-	return { store: dir.store("test"), dispose: () => dir.cleanup() };
+	const store = dir.store("test");
+	const durable = DurableStore.local(store);
+	const router = new Router({
+		self: "test",
+		topology: { active: true, view: viewOf(["test"]), state: "ready" },
+		durable,
+		ship: () => Promise.reject(new Error("a node alone in its view ships nothing")),
+		batchRows: 1000,
+	});
+	const sink: InboxSink = {
+		store,
+		newEpoch: async () => {
+			await durable.stamps.renew();
+			return durable.stamps.current;
+		},
+		stamp: (messages) => durable.stamped(messages),
+		route: (rows, epoch) => router.route(rows, epoch),
+	};
+	return { store, durable, sink, dispose: () => dir.cleanup() };
 }

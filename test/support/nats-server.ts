@@ -1,6 +1,9 @@
 /**
  * A nats-server of a test's own, on a free loopback port: with a user and
  * password, a token or no auth; stopped gracefully or killed like a crash.
+ * It runs JetStream (a node with a transporter keeps its journal there), its
+ * store in <dir>/js-<port>, which outlives a stop so a restart finds its streams;
+ * `{ jetstream: false }` starts one without, as a misconfigured deployment would.
  */
 import { spawn, type ChildProcess } from "child_process";
 import * as fs from "fs";
@@ -11,6 +14,15 @@ import { waitFor } from "./wait";
 const NATS_SERVER = process.env.TEST_NATS_SERVER ?? "/usr/sbin/nats-server";
 
 export type NatsAuth = { user: string; password: string } | { token: string };
+
+export interface NatsServerOptions {
+	/** Run JetStream (-js, store in <dir>/js-<port>); default true. */
+	jetstream?: boolean;
+	/** More command-line arguments (a cluster's name, listen address and routes). */
+	extraArgs?: string[];
+	/** The server's name (-n); nats-server makes one up when unset. */
+	name?: string;
+}
 
 function accepts(port: number): Promise<boolean> {
 	return new Promise((resolve) => {
@@ -25,14 +37,18 @@ function accepts(port: number): Promise<boolean> {
 
 export class NatsServer {
 	readonly logFile: string;
+	/** Where JetStream keeps its streams, or null when this server runs without JetStream. */
+	readonly storeDir: string | null;
 	private child: ChildProcess | null = null;
 
 	constructor(
 		readonly port: number,
 		dir: string,
 		private readonly auth?: NatsAuth,
+		private readonly options: NatsServerOptions = {},
 	) {
 		this.logFile = path.join(dir, `nats-server-${port}.log`);
+		this.storeDir = options.jetstream === false ? null : path.join(dir, `js-${port}`);
 	}
 
 	/** A TRANSPORTER for this server; user and password percent-encoded, as a URL needs. */
@@ -44,7 +60,10 @@ export class NatsServer {
 	async start(): Promise<void> {
 		const log = fs.openSync(this.logFile, "a");
 		const auth = !this.auth ? [] : "token" in this.auth ? ["--auth", this.auth.token] : ["--user", this.auth.user, "--pass", this.auth.password];
-		this.child = spawn(NATS_SERVER, ["-a", "127.0.0.1", "-p", String(this.port), ...auth], { stdio: ["ignore", log, log] });
+		const jetstream = this.storeDir === null ? [] : ["-js", "-sd", this.storeDir];
+		const name = this.options.name === undefined ? [] : ["-n", this.options.name];
+		const args = ["-a", "127.0.0.1", "-p", String(this.port), ...name, ...jetstream, ...auth, ...(this.options.extraArgs ?? [])];
+		this.child = spawn(NATS_SERVER, args, { stdio: ["ignore", log, log] });
 		fs.closeSync(log);
 		const child = this.child;
 		let failed: string | null = null;

@@ -11,6 +11,7 @@ import * as path from "path";
 import { describe, it } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { readConfig, VARIABLES } from "../../lib/config";
+import { natsOptions } from "../../lib/nats";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const read = (file: string) => fs.readFileSync(path.join(ROOT, file), "utf8");
@@ -48,9 +49,11 @@ interface Service {
 	volumes?: (string | { type?: string; target?: string; source?: string })[];
 }
 
-const compose = parseYaml(read("docker-compose.yml")) as { services: Record<string, Service> };
+const compose = parseYaml(read("docker-compose.yml")) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
 const services = compose.services ?? {};
 const keyhive = services.keyhive;
+/** The NATS cluster's servers, one service each. */
+const NATS_SERVICES = ["nats-1", "nats-2", "nats-3"];
 
 /** The service's environment as written (before interpolation), in map form. */
 function rawEnvironment(service: Service): Env {
@@ -82,6 +85,12 @@ function fixedHostPort(entry: string | number | { target: number; published?: st
 	return host === "" ? null : host;
 }
 
+/** The value after a command-line flag (any of its spellings), or undefined. */
+function flag(command: string[], ...names: string[]): string | undefined {
+	const at = command.findIndex((w) => names.includes(w));
+	return at >= 0 ? command[at + 1] : undefined;
+}
+
 function words(command: string | string[] | undefined): string[] {
 	if (command === undefined) return [];
 	return Array.isArray(command) ? command.map(String) : shellWords(command);
@@ -110,8 +119,51 @@ const KNOWN = new Set(VARIABLES.map((v) => v.name));
 const NODE_VARIABLES = new Set(["NODE_ENV", "NODE_OPTIONS", "NODE_EXTRA_CA_CERTS", "TZ"]);
 
 describe("docker-compose.yml", () => {
-	it("has the nats, rabbitmq and keyhive services", () => {
-		for (const name of ["nats", "rabbitmq", "keyhive"]) assert.ok(services[name], `service ${name} is missing`);
+	it("has a 3-server NATS cluster, rabbitmq and keyhive", () => {
+		for (const name of [...NATS_SERVICES, "rabbitmq", "keyhive"]) assert.ok(services[name], `service ${name} is missing`);
+		assert.equal(services.nats, undefined, "the single nats service gave way to nats-1..3");
+	});
+
+	it("the NATS servers form one cluster, each with JetStream in a named volume of its own", () => {
+		const clusterPorts = new Map<string, string>();
+		const names = new Set<string>();
+		const volumes = new Set<string>();
+		for (const name of NATS_SERVICES) {
+			const command = words(services[name].command);
+			assert.ok(command.includes("-js") || command.includes("--jetstream"), `${name} runs JetStream (-js)`);
+			const serverName = flag(command, "-n", "--name", "--server_name");
+			assert.ok(serverName, `${name} has a server name (-n): JetStream clustering needs a stable one`);
+			names.add(serverName);
+			assert.equal(flag(command, "--cluster_name"), "keyhive", `${name} is in cluster keyhive`);
+			const listen = new URL(flag(command, "--cluster") ?? "");
+			assert.equal(listen.hostname, "0.0.0.0", `${name} takes routes on every interface of its container`);
+			clusterPorts.set(name, listen.port || "6222");
+			// JetStream's store is on a named volume of its own: a container of its own survives `down`, a shared one would mix stores.
+			const storeDir = flag(command, "-sd", "--store_dir");
+			assert.ok(storeDir, `${name} sets its JetStream store dir (-sd): the image's default is /tmp`);
+			const mounts = (services[name].volumes ?? []).map((v) => (typeof v === "string" ? v.split(":") : [v.source ?? "", v.target ?? ""]));
+			const mount = mounts.find(([source, target]) => source !== "" && target !== undefined && (storeDir === target || storeDir.startsWith(`${target}/`)));
+			assert.ok(mount, `${name}'s store ${storeDir} is on a named volume: ${JSON.stringify(services[name].volumes)}`);
+			assert.ok(compose.volumes && mount[0] in compose.volumes, `volume ${mount[0]} is declared under volumes:`);
+			volumes.add(mount[0]);
+		}
+		assert.equal(names.size, NATS_SERVICES.length, "server names differ");
+		assert.equal(volumes.size, NATS_SERVICES.length, "each server has its own volume");
+		for (const name of NATS_SERVICES) {
+			const routes = (flag(words(services[name].command), "--routes") ?? "").split(",").map((r) => new URL(r));
+			assert.deepEqual(
+				routes.map((r) => `${r.hostname}:${r.port}`).sort(),
+				NATS_SERVICES.map((n) => `${n}:${clusterPorts.get(n)}`).sort(),
+				`${name} routes to every server of the cluster on its cluster port`,
+			);
+		}
+	});
+
+	it("only nats-1 publishes NATS on the host, on loopback", () => {
+		const published = (services["nats-1"].ports ?? []).map(String);
+		assert.ok(published.includes("127.0.0.1:4222:4222"), `nats-1 publishes 4222 on loopback: ${published.join(", ")}`);
+		for (const entry of published) assert.match(entry, /^127\.0\.0\.1:/, `${entry} is loopback only`);
+		for (const name of NATS_SERVICES.slice(1)) assert.deepEqual(services[name].ports ?? [], [], `${name} publishes no port`);
 	});
 
 	it("keyhive scales: built here, no container_name, no NODEID, no fixed host port", () => {
@@ -143,14 +195,30 @@ describe("docker-compose.yml", () => {
 		assert.equal(readConfig(environment(keyhive, { KEYHIVE_CONSENSUS: "2", KEYHIVE_ACTORS: "5000" })).consensus, 2);
 	});
 
-	it("TRANSPORTER points at the nats service on the port it listens on", () => {
-		const url = new URL(environment(keyhive).TRANSPORTER);
-		assert.equal(url.protocol, "nats:");
-		assert.equal(url.hostname, "nats");
-		const command = words(services.nats.command);
-		const portFlag = command.findIndex((w) => w === "-p" || w === "--port");
-		const natsPort = portFlag >= 0 ? command[portFlag + 1] : "4222";
-		assert.equal(url.port || "4222", natsPort);
+	it("TRANSPORTER lists every NATS server on the port it listens on", () => {
+		const transporter = readConfig(environment(keyhive)).transporter!;
+		const urls = transporter.split(",").map((u) => new URL(u));
+		assert.deepEqual(
+			urls.map((u) => u.hostname),
+			NATS_SERVICES,
+		);
+		for (const url of urls) {
+			assert.equal(url.protocol, "nats:");
+			const natsPort = flag(words(services[url.hostname].command), "-p", "--port") ?? "4222";
+			assert.equal(url.port || "4222", natsPort, `${url.hostname} listens on ${natsPort}`);
+		}
+		assert.deepEqual(
+			natsOptions(transporter).servers,
+			NATS_SERVICES.map((n) => `${n}:4222`),
+		);
+	});
+
+	it("the journal stream has 3 replicas, one per NATS server, overridable from the shell", () => {
+		assert.equal(rawEnvironment(keyhive).KEYHIVE_REPLICAS, "${KEYHIVE_REPLICAS:-3}");
+		const replicas = readConfig(environment(keyhive)).replicas;
+		assert.equal(replicas, 3);
+		assert.ok(replicas <= NATS_SERVICES.length, "JetStream places each replica on a different server");
+		assert.equal(readConfig(environment(keyhive, { KEYHIVE_REPLICAS: "1" })).replicas, 1);
 	});
 
 	it("AMQP_URL points at the rabbitmq service, with the user it creates", () => {
@@ -168,22 +236,22 @@ describe("docker-compose.yml", () => {
 		assert.equal(custom.password, environment(services.rabbitmq, shell).RABBITMQ_DEFAULT_PASS ?? "guest");
 	});
 
-	it("keyhive starts only when nats and rabbitmq are healthy, and both have a healthcheck that works in their image", () => {
+	it("keyhive starts only when every NATS server and rabbitmq are healthy, and each has a healthcheck that works in its image", () => {
 		const deps = keyhive.depends_on;
 		assert.ok(deps && !Array.isArray(deps), "depends_on needs the long form to carry a condition");
-		for (const name of ["nats", "rabbitmq"]) {
+		for (const name of [...NATS_SERVICES, "rabbitmq"]) {
 			assert.equal(deps[name]?.condition, "service_healthy", `keyhive waits for ${name} to be healthy`);
 			assert.ok(healthcheckText(services[name]) !== "", `${name} has a healthcheck`);
 		}
-		const nats = healthcheckText(services.nats);
-		if (/\bwget\b|\bcurl\b/.test(nats)) {
-			assert.match(services.nats.image ?? "", /alpine/, "the plain nats image is FROM scratch: no wget or curl in it");
+		for (const name of NATS_SERVICES) {
+			const nats = healthcheckText(services[name]);
+			if (/\bwget\b|\bcurl\b/.test(nats)) {
+				assert.match(services[name].image ?? "", /alpine/, `${name}: the plain nats image is FROM scratch, no wget or curl in it`);
+			}
+			const monitor = flag(words(services[name].command), "-m", "--http_port");
+			assert.ok(monitor, `${name}'s monitoring port is on (-m)`);
+			assert.match(nats, new RegExp(`:${monitor}/healthz`), `${name}'s healthcheck asks its monitoring port`);
 		}
-		const command = words(services.nats.command);
-		assert.ok(command.includes("-js"), "NATS with JetStream");
-		const monitor = command[command.findIndex((w) => w === "-m" || w === "--http_port") + 1];
-		assert.ok(monitor, "the NATS monitoring port is on (-m)");
-		assert.match(nats, new RegExp(`:${monitor}/healthz`), "the nats healthcheck asks its monitoring port");
 		assert.match(healthcheckText(services.rabbitmq), /rabbitmq-diagnostics.*ping/);
 	});
 

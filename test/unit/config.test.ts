@@ -24,6 +24,7 @@ describe("readConfig defaults", () => {
 		assert.equal(c.nodeID, undefined);
 		assert.equal(c.transporter, undefined);
 		assert.equal(c.dataDir, path.resolve("./data"));
+		assert.equal(c.replicas, 1);
 		assert.equal(c.actors, 1_000_000);
 		assert.equal(c.actorTimeoutMs, 0);
 		assert.equal(c.consensus, 1);
@@ -167,6 +168,14 @@ describe("readConfig validation names the variable", () => {
 		rejects({ AMQP_URL: "127.0.0.1:5672" }, "AMQP_URL");
 	});
 
+	it("bad KEYHIVE_REPLICAS", () => {
+		rejects({ KEYHIVE_REPLICAS: "0" }, "KEYHIVE_REPLICAS", /between 1 and 5/);
+		rejects({ KEYHIVE_REPLICAS: "6" }, "KEYHIVE_REPLICAS", /between 1 and 5/);
+		rejects({ KEYHIVE_REPLICAS: "three" }, "KEYHIVE_REPLICAS", /whole number/);
+		assert.equal(readConfig({ KEYHIVE_REPLICAS: " 3 " }).replicas, 3);
+		assert.equal(readConfig({ KEYHIVE_REPLICAS: "5" }).replicas, 5);
+	});
+
 	it("bad KEYHIVE_KEY_FROM", () => {
 		rejects({ KEYHIVE_KEY_FROM: "header:" }, "KEYHIVE_KEY_FROM");
 		rejects({ KEYHIVE_KEY_FROM: "body" }, "KEYHIVE_KEY_FROM", /header:<name> or routingKey/);
@@ -183,6 +192,29 @@ describe("readConfig validation names the variable", () => {
 	it("bad payload format", () => {
 		rejects({ KEYHIVE_PAYLOAD_FORMAT: "xml" }, "KEYHIVE_PAYLOAD_FORMAT", /text or json/);
 		rejects({ KEYHIVE_PAYLOAD_FORMAT: "JSON" }, "KEYHIVE_PAYLOAD_FORMAT");
+	});
+
+	it("TRANSPORTER may list the servers of one NATS cluster, each checked", () => {
+		const three = "nats://127.0.0.1:14221,nats://127.0.0.1:14222,nats://127.0.0.1:14223";
+		assert.equal(readConfig({ TRANSPORTER: three }).transporter, three);
+		assert.equal(readConfig({ TRANSPORTER: " nats://a:4222 , nats://b:4222 " }).transporter, "nats://a:4222,nats://b:4222", "blanks around commas dropped");
+		const secured = "tls://u:p%2Cw@a:4222,tls://u:p%2Cw@b:4222";
+		assert.equal(readConfig({ TRANSPORTER: secured }).transporter, secured);
+		rejects({ TRANSPORTER: "nats://a:4222,redis://b:6379" }, "TRANSPORTER", /nats/);
+		rejects({ TRANSPORTER: "nats://a:4222,b:4222" }, "TRANSPORTER");
+		rejects({ TRANSPORTER: "nats://a:4222,,nats://b:4222" }, "TRANSPORTER");
+		rejects({ TRANSPORTER: "nats://a:4222," }, "TRANSPORTER");
+		rejects({ TRANSPORTER: "nats://a:4222,tls://b:4222" }, "TRANSPORTER", /same scheme/);
+		const other = rejects({ TRANSPORTER: "nats://u:s3cr3t@a:4222,nats://u:other@b:4222" }, "TRANSPORTER", /same credentials/);
+		assert.ok(!other.includes("s3cr3t") && !other.includes("other@"), other);
+		rejects({ TRANSPORTER: "nats://u:p@a:4222,nats://b:4222" }, "TRANSPORTER", /same credentials/);
+	});
+
+	it("a comma inside a TRANSPORTER password is refused without showing the password", () => {
+		for (const raw of ["nats://u:12,s3cr3t@a:4222", "nats://u:x,s3cr3t:y@a:4222", "nats://u:1,s3cr3t@a:4222,nats://u:1,s3cr3t@b:4222"]) {
+			const message = rejects({ TRANSPORTER: raw }, "TRANSPORTER", /%2C/);
+			assert.ok(!message.includes("s3cr3t"), message);
+		}
 	});
 
 	it("an error about a URL never shows its password", () => {
@@ -204,6 +236,15 @@ describe("redactUrl", () => {
 		assert.equal(redactUrl("amqp://guest:guest@h:5672"), "amqp://guest:***@h:5672");
 		assert.equal(redactUrl("nats://token@h"), "nats://***@h");
 		assert.equal(redactUrl("amqps://u:secret@rabbit:5671/vhost"), "amqps://u:***@rabbit:5671/vhost");
+	});
+
+	it("redacts every URL of a comma-separated list, and hides a password holding a comma", () => {
+		assert.equal(redactUrl("nats://u:p@a:1,nats://u:p@b:2"), "nats://u:***@a:1,nats://u:***@b:2");
+		assert.equal(redactUrl("nats://t@a:1,nats://t@b:2"), "nats://***@a:1,nats://***@b:2");
+		assert.equal(redactUrl("nats://a:1,nats://b:2"), "nats://a:1,nats://b:2");
+		for (const raw of ["nats://u:12,s3cr3t@h:4222", "nats://u:x,s3cr3t:y@h", "nats://u:1,s3cr3t@a,nats://u:1,s3cr3t@b"]) {
+			assert.ok(!redactUrl(raw).includes("s3cr3t"), `${raw} -> ${redactUrl(raw)}`);
+		}
 	});
 
 	it("leaves URLs without credentials alone", () => {

@@ -1,6 +1,7 @@
 import Database = require("better-sqlite3");
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
+import { DurableStore } from "../../lib/durable/durable-store";
 import { Shipper, split } from "../../lib/store/shipper";
 import type { Shipment, Store } from "../../lib/store/store";
 import { viewOf, type View } from "../../lib/topology/topology";
@@ -24,6 +25,9 @@ let pairs = 0;
 interface Pair {
 	a: Store;
 	b: Store;
+	/** a's and b's local journals: what the shipper forgets through, and what b receives through (as lib/node.ts does). */
+	da: DurableStore;
+	db: DurableStore;
 	shipper: Shipper;
 	calls: { node: string; viewId: string; rows: number; actors: number; processed: number }[];
 	held: Set<string>;
@@ -44,6 +48,8 @@ function pair(options: { batchRows?: number; batchBytes?: number } = {}): Pair {
 	const p: Pair = {
 		a,
 		b,
+		da: DurableStore.local(a),
+		db: DurableStore.local(b),
 		calls: [],
 		held: new Set(),
 		failNext: 0,
@@ -53,7 +59,7 @@ function pair(options: { batchRows?: number; batchBytes?: number } = {}): Pair {
 		shipper: null as unknown as Shipper,
 	};
 	p.shipper = new Shipper({
-		store: a,
+		durable: p.da,
 		self: "a",
 		batchRows: options.batchRows ?? 2000,
 		batchBytes: options.batchBytes,
@@ -68,7 +74,7 @@ function pair(options: { batchRows?: number; batchBytes?: number } = {}): Pair {
 			}
 			if (p.refusing) throw new Error(`b does not own ${shipment.messages[0]?.key} in its view`);
 			assert.equal(node, "b", "only b is another member");
-			b.receive(shipment);
+			return p.db.receive(shipment);
 		},
 	});
 	shippers.push(p.shipper);
@@ -140,17 +146,19 @@ describe("Shipper", () => {
 		const p = pair();
 		const key = B_KEYS[0];
 		const [m] = p.a.append([{ id: "done", key, payload: "x" }]).stored;
-		p.a.commit({ done: [{ seq: m.seq, id: m.id, key }], actors: [{ id: key, payload: { n: 3 }, timeout: 7, deleted: false }] });
-		p.a.commit({ actors: [{ id: B_KEYS[1], payload: "only a record", timeout: 0, deleted: false }] });
+		await p.da.commit({ done: [{ id: m.id, key }], actors: [{ id: key, payload: { n: 3 }, timeout: 7, deleted: false }] });
+		await p.da.commit({ actors: [{ id: B_KEYS[1], payload: "only a record", timeout: 0, deleted: false }] });
+		const version = p.a.actor(key)!.version;
+		assert.ok(version! > 0, "a commit through the journal versions the record");
 		activate(p);
 		await waitFor(() => foreignHeld(p.a, AB).length === 0, { message: "records shipped" });
-		assert.deepEqual(p.b.actor(key), { id: key, payload: { n: 3 }, timeout: 7, deleted: false });
+		assert.deepEqual(p.b.actor(key), { id: key, payload: { n: 3 }, timeout: 7, deleted: false, version }, "the record keeps its version");
 		assert.equal(p.b.actor(B_KEYS[1])!.payload, "only a record");
 		assert.equal(p.b.append([{ id: "done", key, payload: "x" }]).duplicates, 1, "b knows the id was processed");
 		assert.equal(p.a.actorRecordCount, 0);
 		assert.equal(p.a.processedCount, 0);
 		// A record written later (a replace with a foreign new id) ships when noted.
-		p.a.commit({ actors: [{ id: B_KEYS[2], payload: "late", timeout: 0, deleted: false }] });
+		await p.da.commit({ actors: [{ id: B_KEYS[2], payload: "late", timeout: 0, deleted: false }] });
 		p.shipper.noteKey(B_KEYS[2]);
 		p.shipper.noteKey(A_KEYS[0]);
 		await waitFor(() => p.b.actor(B_KEYS[2]) !== undefined, { message: "noted record shipped" });
@@ -254,9 +262,9 @@ describe("Shipper", () => {
 		const [key, other] = B_KEYS;
 		fill(p.a, [key, other], 2);
 		const [first, second] = p.a.messagesOf(key);
-		p.a.commit({ done: [{ seq: first.seq, id: first.id, key }], outbox: [{ key, body: '"result of #0"' }] });
-		p.a.commit({ dead: [{ seq: second.seq, reason: "broke" }] });
-		p.a.commit({ outbox: [{ key: A_KEYS[0], body: '"a\'s own result"' }] });
+		await p.da.commit({ done: [{ id: first.id, key }], outbox: [{ key, body: '"result of #0"' }] });
+		await p.da.commit({ dead: [{ id: second.id, reason: "broke" }] });
+		await p.da.commit({ outbox: [{ key: A_KEYS[0], body: '"a\'s own result"' }] });
 		activate(p);
 		await p.shipper.handoff(AB);
 		assert.deepEqual(
@@ -274,7 +282,7 @@ describe("Shipper", () => {
 		);
 		assert.equal(p.a.deadCount, 0);
 		assert.deepEqual(
-			p.b.requeueDead(10).requeued.map((r) => r.id),
+			(await p.db.requeueDead(10)).requeued.map((r) => r.id),
 			[second.id],
 		);
 	});
@@ -282,7 +290,7 @@ describe("Shipper", () => {
 	it("a result the relay has in flight is never shipped: a leaving node's handoff waits until it is confirmed or given back", async () => {
 		const p = pair();
 		const [confirmedKey, givenBackKey] = B_KEYS;
-		p.a.commit({
+		await p.da.commit({
 			outbox: [
 				{ key: confirmedKey, body: '"c"' },
 				{ key: givenBackKey, body: '"g"' },
@@ -300,7 +308,7 @@ describe("Shipper", () => {
 		await waitFor(() => p.b.outboxCount === 1, { message: "the result not in flight shipped" });
 		await sleep(30);
 		assert.equal(await isSettled(handoff), false, "a leaving node waits for its results in flight");
-		p.a.outboxDone([inFlight[0].seq]);
+		await p.da.published([inFlight[0]]);
 		p.a.giveBack([inFlight[1].seq]);
 		await handoff;
 		assert.deepEqual(
@@ -318,7 +326,7 @@ describe("Shipper", () => {
 		const p = pair();
 		const [key] = B_KEYS;
 		fill(p.a, [key], 1);
-		p.a.commit({ outbox: [{ key, body: '"r"' }] });
+		await p.da.commit({ outbox: [{ key, body: '"r"' }] });
 		const [entry] = p.a.takeOutbox(1);
 		activate(p);
 		await p.shipper.handoff(AB);

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { ActorRuntime } from "../../lib/actors/runtime";
+import { DurableStore } from "../../lib/durable/durable-store";
+import { Stamps } from "../../lib/durable/stamps";
 import { Ring } from "../../lib/ring";
 import { AppendError, validateAppend } from "../../lib/store/append";
-import { Store, type StoredMessage } from "../../lib/store/store";
+import { STAMPS_PER_EPOCH, Store, type StoredMessage } from "../../lib/store/store";
 import { configDefaults, settle } from "../support/actors";
 import { fillDisk, onFile, tempDir } from "../support/tmp";
 import { waitFor } from "../support/wait";
@@ -114,7 +116,7 @@ describe("Store.append", () => {
 		);
 		assert.equal(s.messagesOf("k")[0].payload, "p-m1", "the first copy is kept");
 		const [m1] = s.messagesOf("k");
-		s.commit({ done: [{ seq: m1.seq, id: m1.id, key: m1.key }] });
+		s.commit({ done: [{ id: m1.id, key: m1.key }] });
 		const redelivered = s.append([msg("m1", "k")]);
 		assert.equal(redelivered.duplicates, 1, "processed id is dropped");
 		assert.deepEqual(redelivered.stored, []);
@@ -128,24 +130,27 @@ describe("Store.append", () => {
 });
 
 describe("Store.commit", () => {
-	it("deletes done rows, remembers their ids, writes actors and outbox together", () => {
+	it("deletes done rows, remembers their ids, writes actors (versioned by the commit's position) and outbox together", () => {
 		const s = fresh();
 		const [a, b, c] = s.append([msg("a", "k"), msg("b", "k"), msg("c", "j")]).stored;
-		s.commit({
-			done: [a, b].map((r) => ({ seq: r.seq, id: r.id, key: r.key })),
-			actors: [{ id: "k", payload: { count: 2 }, timeout: 50, deleted: false }],
-			outbox: [
-				{ key: "k", body: '"result"', headers: { key: "k" } },
-				{ key: "k", body: "2" },
-			],
-		});
+		s.commit(
+			{
+				done: [a, b].map((r) => ({ id: r.id, key: r.key })),
+				actors: [{ id: "k", payload: { count: 2 }, timeout: 50, deleted: false }],
+				outbox: [
+					{ key: "k", body: '"result"', headers: { key: "k" } },
+					{ key: "k", body: "2" },
+				],
+			},
+			7,
+		);
 		assert.deepEqual(
 			s.scan(0, 10).map((r) => r.id),
 			["c"],
 		);
 		assert.equal(s.pendingCount, 1);
 		assert.equal(s.processedCount, 2);
-		assert.deepEqual(s.actor("k"), { id: "k", payload: { count: 2 }, timeout: 50, deleted: false });
+		assert.deepEqual(s.actor("k"), { id: "k", payload: { count: 2 }, timeout: 50, deleted: false, version: 7 });
 		assert.equal(s.outboxCount, 2);
 		const outbox = s.outbox(10);
 		assert.deepEqual(
@@ -156,7 +161,8 @@ describe("Store.commit", () => {
 			],
 		);
 		assert.ok(outbox[0].seq < outbox[1].seq);
-		s.outboxDone([outbox[0].seq]);
+		assert.notEqual(outbox[0].uid, outbox[1].uid, "every result has a uid of its own");
+		s.published([outbox[0].uid]);
 		assert.deepEqual(
 			s.outbox(10).map((o) => o.body),
 			["2"],
@@ -172,7 +178,7 @@ describe("Store.commit", () => {
 		assert.throws(
 			() =>
 				s.commit({
-					done: [{ seq: a.seq, id: a.id, key: a.key }],
+					done: [{ id: a.id, key: a.key }],
 					actors: [{ id: "k", payload: 1, timeout: 0, deleted: false }],
 					outbox: [
 						{ key: "k", body: '"fine"' },
@@ -196,7 +202,7 @@ describe("Store.commit", () => {
 		const s = fresh();
 		onFile(s.file, FAIL_BOOM);
 		const [a] = s.append([msg("a", "k")]).stored;
-		assert.throws(() => s.commit({ done: [{ seq: a.seq, id: a.id, key: a.key }], outbox: [{ key: "k", body: '"boom"' }] }));
+		assert.throws(() => s.commit({ done: [{ id: a.id, key: a.key }], outbox: [{ key: "k", body: '"boom"' }] }));
 		assert.equal(s.scan(0, 10).length, 1);
 		assert.equal(s.pendingCount, 1, "pendingCount drifted away from the rows in the table");
 	});
@@ -204,8 +210,8 @@ describe("Store.commit", () => {
 	it("failed bumps attempts; dead moves rows to the dead table with reason and attempts", () => {
 		const s = fresh();
 		const [a, b, c] = s.append([msg("a", "k"), { ...msg("b", "k"), headers: { h: 1 } }, msg("c", "k")]).stored;
-		s.commit({ failed: [a.seq, b.seq] });
-		s.commit({ failed: [b.seq] });
+		s.commit({ failed: [a.id, b.id] });
+		s.commit({ failed: [b.id] });
 		assert.deepEqual(
 			s.messagesOf("k").map((r) => [r.id, r.attempts]),
 			[
@@ -216,7 +222,7 @@ describe("Store.commit", () => {
 		);
 		assert.equal(s.pendingCount, 3);
 		const before = Date.now();
-		s.commit({ dead: [{ seq: b.seq, reason: "boom: it broke" }] });
+		s.commit({ dead: [{ id: b.id, reason: "boom: it broke" }] });
 		assert.deepEqual(
 			s.messagesOf("k").map((r) => r.id),
 			["a", "c"],
@@ -236,16 +242,17 @@ describe("Store.commit", () => {
 		void c;
 	});
 
-	it("requeueDead moves dead letters back to pending, last in order, with fresh attempts", () => {
+	it("DurableStore.requeueDead moves dead letters back to pending, last in order, with fresh attempts", async () => {
 		const s = fresh();
-		const [a, b] = s.append([msg("a", "k"), { ...msg("b", "k"), headers: { x: "y" } }]).stored;
-		s.commit({ failed: [a.seq] });
-		s.commit({ dead: [{ seq: a.seq, reason: "r1" }] });
-		const [c] = s.append([msg("c", "k")]).stored;
-		s.commit({ dead: [{ seq: b.seq, reason: "r2" }] });
+		const d = DurableStore.local(s);
+		const [a, b] = (await d.append([msg("a", "k"), { ...msg("b", "k"), headers: { x: "y" } }])).stored;
+		await d.commit({ failed: [a.id] });
+		await d.commit({ dead: [{ id: a.id, reason: "r1" }] });
+		const [c] = (await d.append([msg("c", "k")])).stored;
+		await d.commit({ dead: [{ id: b.id, reason: "r2" }] });
 		const heard: string[] = [];
 		s.onStored((rows) => heard.push(...rows.map((r) => r.id)));
-		const { requeued } = s.requeueDead(1);
+		const { requeued } = await d.requeueDead(1);
 		assert.deepEqual(
 			requeued.map((r) => r.id),
 			["a"],
@@ -255,7 +262,7 @@ describe("Store.commit", () => {
 		assert.ok(requeued[0].stamp > c.stamp, "a requeued row goes after the rows pending now");
 		assert.deepEqual(heard, ["a"]);
 		assert.equal(s.deadCount, 1);
-		const { requeued: again } = s.requeueDead(10);
+		const { requeued: again } = await d.requeueDead(10);
 		assert.deepEqual(
 			again.map((r) => r.id),
 			["b"],
@@ -268,26 +275,29 @@ describe("Store.commit", () => {
 			["c", "a", "b"],
 		);
 		assert.equal(s.pendingCount, 3);
-		assert.deepEqual(s.requeueDead(10), { requeued: [], dropped: 0 });
+		assert.deepEqual(await d.requeueDead(10), { requeued: [], dropped: 0 });
 	});
 });
 
 describe("Store across a restart", () => {
-	it("keeps pending rows, processed ids, actor records, outbox and dead letters", () => {
+	it("keeps pending rows, processed ids, actor records, outbox and dead letters, and stamps go on above the ones given before", async () => {
 		const file = tmp.file("restart-1.sqlite");
 		const s1 = new Store(file, { synchronous: "NORMAL" });
-		const [a, b, c, d] = s1.append([msg("a", "k"), msg("b", "k"), msg("c", "j"), { ...msg("d", "j"), headers: { h: "v" } }]).stored;
-		s1.commit({
-			done: [{ seq: a.seq, id: a.id, key: a.key }],
+		const d1 = DurableStore.local(s1);
+		const [a, b, c, d] = (await d1.append([msg("a", "k"), msg("b", "k"), msg("c", "j"), { ...msg("d", "j"), headers: { h: "v" } }])).stored;
+		await d1.commit({
+			done: [{ id: a.id, key: a.key }],
 			actors: [
 				{ id: "k", payload: { n: 1 }, timeout: 100, deleted: false },
 				{ id: "gone", payload: null, timeout: 0, deleted: true },
 			],
 			outbox: [{ key: "k", body: '"out"', headers: { key: "k" } }],
-			failed: [c.seq],
+			failed: [c.id],
 		});
-		s1.commit({ dead: [{ seq: b.seq, reason: "nope" }] });
+		await d1.commit({ dead: [{ id: b.id, reason: "nope" }] });
 		const lastStamp = Math.max(a.stamp, b.stamp, c.stamp, d.stamp);
+		const records = [...s1.actors()];
+		const journal = s1.meta("journal");
 		s1.close();
 
 		const s2 = new Store(file, { synchronous: "NORMAL" });
@@ -303,10 +313,12 @@ describe("Store across a restart", () => {
 			assert.deepEqual(s2.messagesOf("j")[1].headers, { h: "v" });
 			assert.equal(s2.processedCount, 1);
 			assert.equal(s2.append([msg("a", "k")]).duplicates, 1, "processed id survives the restart");
-			assert.deepEqual(s2.actor("k"), { id: "k", payload: { n: 1 }, timeout: 100, deleted: false });
-			assert.deepEqual(s2.actor("gone"), { id: "gone", payload: null, timeout: 0, deleted: true });
+			assert.deepEqual(s2.actor("k"), { ...records.find((r) => r.id === "k"), payload: { n: 1 }, timeout: 100, deleted: false });
+			assert.deepEqual(s2.actor("gone"), { ...records.find((r) => r.id === "gone"), payload: null, timeout: 0, deleted: true });
+			assert.ok(s2.actor("k")!.version! > 0, "the record keeps the journal position of its commit");
 			assert.equal(s2.actorRecordCount, 2);
 			assert.deepEqual([...s2.actors()].map((r) => r.id).sort(), ["gone", "k"]);
+			assert.equal(s2.meta("journal"), journal, "the journal position survives the restart");
 			assert.deepEqual(
 				s2.outbox(10).map((o) => [o.body, o.headers]),
 				[['"out"', { key: "k" }]],
@@ -315,10 +327,9 @@ describe("Store across a restart", () => {
 				s2.dead(10).map((r) => [r.id, r.reason]),
 				[["b", "nope"]],
 			);
-			const next = s2.nextStamp();
-			assert.ok(next > lastStamp, "nextStamp() continues after the stamps given before the restart");
-			const [e] = s2.append([msg("e", "j")]).stored;
-			assert.ok(e.stamp > next);
+			const [e] = (await DurableStore.local(s2).append([msg("e", "j")])).stored;
+			assert.ok(e.stamp > lastStamp, `stamp ${e.stamp} after the restart is not above ${lastStamp} given before it`);
+			assert.ok(Stamps.epochOf(e.stamp) > Stamps.epochOf(lastStamp), "a new epoch after the restart");
 			assert.deepEqual(
 				s2.messagesOf("j").map((r) => r.id),
 				["c", "d", "e"],
@@ -328,28 +339,42 @@ describe("Store across a restart", () => {
 		}
 	});
 
-	it("nextStamp() is strictly increasing within one store", () => {
-		const s = fresh();
-		let last = 0;
-		for (let i = 0; i < 10_000; i++) {
-			const stamp = s.nextStamp();
-			assert.ok(stamp > last);
-			last = stamp;
+	it("stamps are strictly increasing within one store, across a new epoch when one runs out", async () => {
+		const d = DurableStore.local(fresh());
+		let next = 0;
+		for (let i = 0; i < 1000; i++) {
+			const count = 1 + (i % 3);
+			const first = await d.stamps.range(count);
+			assert.ok(first >= next, `range ${first} overlaps the one before (next free ${next})`);
+			next = first + count;
 		}
+		const epoch = d.stamps.current;
+		const left = (epoch + 1) * STAMPS_PER_EPOCH - next;
+		assert.equal(await d.stamps.range(left), next, "the rest of the epoch");
+		const after = await d.stamps.range(1);
+		assert.ok(after >= next + left, "a stamp after a full epoch is above every stamp of it");
+		assert.ok(Stamps.epochOf(after) > epoch, "in a new epoch");
+		const [row] = (await d.append([msg("a", "k")])).stored;
+		assert.ok(row.stamp > after, "appended rows are stamped from the same sequence");
 	});
 
-	it("nextStamp() stays above every stamp given before a restart even when those rows are gone", () => {
+	it("stamps stay above every stamp given before a restart even when those rows are gone", async () => {
 		const file = tmp.file("restart-2.sqlite");
 		const s1 = new Store(file, { synchronous: "NORMAL" });
-		// A burst of more than 1000 stamps per ms runs the stamps ahead of the clock (as a big ingest batch does).
-		for (let i = 0; i < 300_000; i++) s1.nextStamp();
-		const [a] = s1.append([msg("a", "k")]).stored;
-		s1.commit({ done: [{ seq: a.seq, id: a.id, key: a.key }] });
+		const d1 = DurableStore.local(s1);
+		// Stamps run ahead of the rows: a big ingest batch takes many, and performs delete them.
+		await d1.stamps.range(300_000);
+		const [a] = (await d1.append([msg("a", "k")])).stored;
+		await d1.commit({ done: [{ id: a.id, key: a.key }] });
+		assert.equal(s1.pendingCount, 0);
 		s1.close();
 		const s2 = new Store(file, { synchronous: "NORMAL" });
 		try {
-			const next = s2.nextStamp();
-			assert.ok(next > a.stamp, `stamp ${next} after the restart is not above ${a.stamp} given before it`);
+			assert.equal(s2.newestStamp, a.stamp, "the newest stamp is kept apart from the rows");
+			const [plain] = s2.append([msg("b", "k")]).stored;
+			assert.ok(plain.stamp > a.stamp, `a row appended without a stamp got ${plain.stamp}, not above ${a.stamp}`);
+			const [stamped] = (await DurableStore.local(s2).append([msg("c", "k")])).stored;
+			assert.ok(stamped.stamp > plain.stamp, `stamp ${stamped.stamp} after the restart is not above ${plain.stamp}`);
 		} finally {
 			s2.close();
 		}
@@ -372,14 +397,17 @@ describe("Store shipments", () => {
 		const to = fresh();
 		const rows = from.append([msg("a", "k"), msg("b", "j"), msg("c", "k"), msg("x", "stay"), msg("done-1", "k")]).stored;
 		const done = rows.find((r) => r.id === "done-1")!;
-		from.commit({
-			done: [{ seq: done.seq, id: done.id, key: done.key }],
-			actors: [
-				{ id: "k", payload: { v: 7 }, timeout: 20, deleted: false },
-				{ id: "j", payload: null, timeout: 0, deleted: true },
-			],
-		});
-		from.commit({ failed: [rows[2].seq] });
+		from.commit(
+			{
+				done: [{ id: done.id, key: done.key }],
+				actors: [
+					{ id: "k", payload: { v: 7 }, timeout: 20, deleted: false },
+					{ id: "j", payload: null, timeout: 0, deleted: true },
+				],
+			},
+			3,
+		);
+		from.commit({ failed: [rows[2].id] });
 
 		const shipment = from.shipmentOf(["k", "j", "nothing-here"]);
 		assert.deepEqual(
@@ -406,12 +434,12 @@ describe("Store shipments", () => {
 			assert.equal(copy.payload, original.payload);
 		}
 		assert.equal(to.messagesOf("k").find((m) => m.id === "c")!.attempts, 1, "attempts travel");
-		assert.deepEqual(to.actor("k"), { id: "k", payload: { v: 7 }, timeout: 20, deleted: false });
+		assert.deepEqual(to.actor("k"), { id: "k", payload: { v: 7 }, timeout: 20, deleted: false, version: 3 });
 		assert.equal(to.actor("j")!.deleted, true);
 		assert.equal(to.append([msg("done-1", "k")]).duplicates, 1, "the processed id moved with the key");
 		assert.equal(to.pendingCount, 3);
 
-		from.forget(shipment);
+		from.forget(Store.forgottenOf(shipment));
 		assert.deepEqual(
 			from.scan(0, 10).map((r) => r.id),
 			["x"],
@@ -427,7 +455,7 @@ describe("Store shipments", () => {
 		const from = fresh();
 		const to = fresh();
 		const [seen] = to.append([msg("seen", "k")]).stored;
-		to.commit({ done: [{ seq: seen.seq, id: seen.id, key: seen.key }] });
+		to.commit({ done: [{ id: seen.id, key: seen.key }] });
 		to.append([msg("pending-here", "k")]);
 		from.append([msg("seen", "k"), msg("pending-here", "k"), msg("new", "k")]);
 		const received = to.receive(from.shipmentOf(["k"]));
@@ -459,7 +487,7 @@ describe("Store shipments", () => {
 
 	it("received rows are ordered by their stamps among the rows already here", () => {
 		const to = fresh();
-		const [local] = to.append([msg("local", "k")]).stored;
+		const [local] = to.append([{ ...msg("local", "k"), stamp: 100 }]).stored;
 		to.receive({
 			messages: [{ id: "older", key: "k", stamp: local.stamp - 10, payload: "p", headers: null, receivedAt: 1, attempts: 0 }],
 			actors: [],
@@ -484,7 +512,7 @@ describe("Store shipments", () => {
 		const s = fresh();
 		const [m] = s.append([msg("m1", "only-processed"), msg("m2", "pending"), msg("m3", "both")]).stored;
 		s.commit({
-			done: [{ seq: m.seq, id: m.id, key: m.key }],
+			done: [{ id: m.id, key: m.key }],
 			actors: [
 				{ id: "only-actor", payload: 1, timeout: 0, deleted: false },
 				{ id: "both", payload: 1, timeout: 0, deleted: false },
@@ -492,24 +520,24 @@ describe("Store shipments", () => {
 		});
 		assert.deepEqual(s.keysHeld().sort(), ["both", "only-actor", "only-processed", "pending"]);
 		const [d] = s.messagesOf("pending");
-		s.commit({ dead: [{ seq: d.seq, reason: "x" }] });
+		s.commit({ dead: [{ id: d.id, reason: "x" }] });
 		s.commit({ outbox: [{ key: "only-result", body: "1" }] });
 		assert.deepEqual(s.keysHeld().sort(), ["both", "only-actor", "only-processed", "only-result", "pending"], "dead letters and results move with their key");
 	});
 
-	it("results and dead letters move with their key, and a shipment received twice stores them once", () => {
+	it("results and dead letters move with their key, and a shipment received twice stores them once", async () => {
 		const from = fresh();
 		const to = fresh();
 		const [a, b] = from.append([msg("a", "k"), msg("b", "k"), msg("c", "stay")]).stored;
 		from.commit({
-			done: [{ seq: a.seq, id: a.id, key: a.key }],
+			done: [{ id: a.id, key: a.key }],
 			outbox: [
 				{ key: "k", body: '"r1"', headers: { h: 1 } },
 				{ key: "k", body: '"r2"' },
 				{ key: "stay", body: '"r3"' },
 			],
 		});
-		from.commit({ dead: [{ seq: b.seq, reason: "broke" }] });
+		from.commit({ dead: [{ id: b.id, reason: "broke" }] });
 		let nudged = 0;
 		to.onOutbox(() => nudged++);
 		const shipment = from.shipmentOf(["k"]);
@@ -538,21 +566,22 @@ describe("Store shipments", () => {
 			to.dead(10).map((d) => [d.id, d.reason]),
 			[["b", "broke"]],
 		);
-		from.forget(shipment);
+		from.forget(Store.forgottenOf(shipment));
 		assert.deepEqual(
 			from.outbox(10).map((o) => o.body),
 			['"r3"'],
 		);
 		assert.equal(from.deadCount, 0);
 		assert.deepEqual(
-			to.requeueDead(10).requeued.map((r) => r.id),
+			(await DurableStore.local(to).requeueDead(10)).requeued.map((r) => r.id),
 			["b"],
 			"the owner can requeue a dead letter it took",
 		);
 	});
 
-	it("a result is taken by the relay or by a shipment, never by both", () => {
+	it("a result is taken by the relay or by a shipment, never by both", async () => {
 		const s = fresh();
+		const d = DurableStore.local(s);
 		s.commit({ outbox: ["1", "2", "3", "4"].map((body) => ({ key: body === "4" ? "j" : "k", body })) });
 		const settled: number[] = [];
 		s.onOutboxSettled(() => settled.push(s.outboxCount));
@@ -569,7 +598,7 @@ describe("Store shipments", () => {
 		assert.deepEqual(s.takeOutbox(10), [], "results in a shipment are not published");
 		assert.deepEqual(s.shipmentOf(["k"]).outbox, [], "nor shipped twice");
 		s.release({ ...shipment, outbox: shipment.outbox.slice(1) });
-		s.forget({ ...shipment, outbox: shipment.outbox.slice(0, 1) });
+		s.forget(Store.forgottenOf({ ...shipment, outbox: shipment.outbox.slice(0, 1) }));
 		assert.deepEqual(
 			s.takeOutbox(10).map((o) => o.body),
 			["3", "4"],
@@ -581,7 +610,7 @@ describe("Store shipments", () => {
 			["1"],
 			"a result given back by the relay is taken again",
 		);
-		s.outboxDone([first.seq]);
+		await d.published([first]);
 		assert.equal(s.resultsInFlight("k"), true, "3 is still in flight");
 		assert.deepEqual(settled, [3, 2]);
 	});
@@ -590,14 +619,14 @@ describe("Store shipments", () => {
 describe("a full disk (SQLITE_FULL from a capped page count)", () => {
 	it("an append or a received shipment that finds no room stores nothing and leaves the counts as they were", () => {
 		const s = fresh();
-		s.append([msg("a", "k")]);
+		s.append([{ ...msg("a", "k"), stamp: 10 }]);
 		const restore = fillDisk(s);
 		const big = (id: string) => msg(id, "k", "x".repeat(20_000));
 		assert.throws(
 			() => s.append([big("b")]),
 			(err: Error & { code?: string }) => err.code === "SQLITE_FULL",
 		);
-		const shipment = { messages: [{ ...big("c"), stamp: 1, headers: null, receivedAt: 1, attempts: 0 }], actors: [], processed: [] };
+		const shipment = { messages: [{ ...big("c"), stamp: 5, headers: null, receivedAt: 1, attempts: 0 }], actors: [], processed: [] };
 		assert.throws(
 			() => s.receive(shipment),
 			(err: Error & { code?: string }) => err.code === "SQLITE_FULL",
@@ -625,7 +654,7 @@ describe("a full disk (SQLITE_FULL from a capped page count)", () => {
 		const view = { id: ring.id, ring, members: ring.members };
 		const errors: string[] = [];
 		const rt = new ActorRuntime({
-			store: s,
+			durable: DurableStore.local(s),
 			self: "n1",
 			behaviour: {
 				spawn: () => ({ payload: 0 }),
@@ -683,9 +712,10 @@ describe("a full disk (SQLITE_FULL from a capped page count)", () => {
 	});
 });
 
-describe("Store.pruneProcessed", () => {
-	it("forgets processed ids older than the dedupe window, keeps younger ones", () => {
+describe("DurableStore.pruneProcessed", () => {
+	it("forgets processed ids older than the dedupe window, keeps younger ones", async () => {
 		const s = fresh({ dedupeWindowMs: 10_000 });
+		const d = DurableStore.local(s);
 		const now = Date.now();
 		s.receive({
 			messages: [],
@@ -696,22 +726,23 @@ describe("Store.pruneProcessed", () => {
 				{ id: "young", key: "k", at: now - 1000 },
 			],
 		});
-		assert.equal(s.pruneProcessed(now), 1);
+		assert.equal(await d.pruneProcessed(now), 1);
 		assert.equal(s.processedCount, 2);
 		assert.equal(s.append([msg("old", "k")]).duplicates, 0, "a pruned id is accepted again");
 		assert.equal(s.append([msg("young", "k")]).duplicates, 1);
-		assert.equal(s.pruneProcessed(now + 1), 1, "edge is now older than the window");
-		assert.equal(s.pruneProcessed(now + 9000), 0, "young is exactly at the window's edge");
-		assert.equal(s.pruneProcessed(now + 9001), 1);
+		assert.equal(await d.pruneProcessed(now + 1), 1, "edge is now older than the window");
+		assert.equal(await d.pruneProcessed(now + 9000), 0, "young is exactly at the window's edge");
+		assert.equal(await d.pruneProcessed(now + 9001), 1);
 		assert.equal(s.processedCount, 0);
 	});
 
-	it("ids committed now survive a prune now", () => {
+	it("ids committed now survive a prune now", async () => {
 		const s = fresh({ dedupeWindowMs: 1000 });
-		const [a] = s.append([msg("a", "k")]).stored;
-		s.commit({ done: [{ seq: a.seq, id: a.id, key: a.key }] });
-		assert.equal(s.pruneProcessed(), 0);
-		assert.equal(s.pruneProcessed(Date.now() + 5000), 1);
+		const d = DurableStore.local(s);
+		const [a] = (await d.append([msg("a", "k")])).stored;
+		await d.commit({ done: [{ id: a.id, key: a.key }] });
+		assert.equal(await d.pruneProcessed(), 0);
+		assert.equal(await d.pruneProcessed(Date.now() + 5000), 1);
 	});
 });
 
@@ -770,11 +801,11 @@ describe("seq numbers", () => {
 		const store = tmp.store();
 		try {
 			const [first] = store.append([{ id: "a", key: "k", payload: "x" }]).stored;
-			store.commit({ done: [{ seq: first.seq, id: "a", key: "k" }], outbox: [{ key: "k", body: "1" }] });
+			store.commit({ done: [{ id: "a", key: "k" }], outbox: [{ key: "k", body: "1" }] });
 			const [entry] = store.outbox(10);
-			store.outboxDone([entry.seq]);
+			store.published([entry.uid]);
 			const [second] = store.append([{ id: "b", key: "k", payload: "x" }]).stored;
-			store.commit({ done: [{ seq: second.seq, id: "b", key: "k" }], outbox: [{ key: "k", body: "2" }] });
+			store.commit({ done: [{ id: "b", key: "k" }], outbox: [{ key: "k", body: "2" }] });
 			assert.ok(second.seq > first.seq, "message seq reused");
 			assert.deepEqual(
 				store.outbox(10, entry.seq).map((e) => e.body),
