@@ -10,6 +10,7 @@ import { DurableStore } from "../../lib/durable/durable-store";
 import type { ActorBehaviour, ActorMessage, PerformContext, PerformResult, TerminateReason } from "../../lib/actors/types";
 import { Ring } from "../../lib/ring";
 import { Store } from "../../lib/store/store";
+import type { ActorRecord } from "../../lib/store/types";
 import type { View } from "../../lib/topology/topology";
 import { tempDir } from "./tmp";
 
@@ -132,3 +133,11 @@ export function send(store: Store, key: string, id: string, payload = id) {
 
 /** No row left in the messages table (read from SQLite, not from the pendingCount counter). */
 export const drained = (store: Store) => () => store.scan(0, 1).length === 0;
+
+/** An actor's record without its journal position, which tests of behaviour do not pin. */
+export function stateOf(store: Store, id: string): Omit<ActorRecord, "version"> | undefined {
+	const record = store.actor(id);
+	if (!record) return undefined;
+	const { version: _position, ...state } = record;
+	return state;
+}

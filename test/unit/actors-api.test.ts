@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { RESULT_ID_HEADER } from "../../lib/actors/result-id";
 import type { ActorBehaviour } from "../../lib/actors/types";
-import { drained, recorder, runtime, send, viewOf } from "../support/actors";
+import { drained, recorder, runtime, send, viewOf, stateOf } from "../support/actors";
 import { deferred, isSettled, waitFor } from "../support/wait";
 
 describe("ActorRuntime: put, get, del, publish", () => {
@@ -18,11 +18,11 @@ describe("ActorRuntime: put, get, del, publish", () => {
 		const { rt, store } = await runtime(rec.behaviour, { defaultInterval: 0 });
 		const created = await rt.put("a", { v: 1 });
 		assert.deepEqual([created.id, created.payload, created.timeout, created.node, created.busy, created.pending], ["a", { v: 1 }, 0, "n1", false, 0]);
-		assert.deepEqual(store.actor("a"), { id: "a", payload: { v: 1 }, timeout: 0, deleted: false });
+		assert.deepEqual(stateOf(store, "a"), { id: "a", payload: { v: 1 }, timeout: 0, deleted: false });
 		const replaced = await rt.put("a", { v: 2 }, 1000);
 		assert.deepEqual([replaced.payload, replaced.timeout], [{ v: 2 }, 1000]);
 		assert.deepEqual(rt.get("a")!.payload, { v: 2 });
-		assert.deepEqual(store.actor("a"), { id: "a", payload: { v: 2 }, timeout: 1000, deleted: false });
+		assert.deepEqual(stateOf(store, "a"), { id: "a", payload: { v: 2 }, timeout: 1000, deleted: false });
 		assert.equal((await rt.put("a", { v: 3 })).timeout, 1000, "put without a timeout keeps the current one");
 
 		// m1 is in a perform; m2 and m3 wait behind it.

@@ -7,7 +7,7 @@ import { describe, it } from "node:test";
 import { findOverlaps, parsePerformLog } from "../../lib/actors/perform-log";
 import type { ActorBehaviour } from "../../lib/actors/types";
 import { Store } from "../../lib/store/store";
-import { drained, newStore, recorder, runtime, send, tmp, viewOf } from "../support/actors";
+import { drained, newStore, recorder, runtime, send, tmp, viewOf, stateOf } from "../support/actors";
 import { deferred, isSettled, sleep, turns, waitFor } from "../support/wait";
 
 describe("ActorRuntime: ownership and views", () => {
@@ -136,7 +136,7 @@ describe("ActorRuntime: ownership and views", () => {
 		gate.resolve();
 		await assert.rejects(deleting, (err: Error) => err.name === "NotOwnerError");
 		await rt.handoff(TWO);
-		assert.deepEqual(store.actor(key), { id: key, payload: "state", timeout: 0, deleted: false }, "the record the new owner gets is not a tombstone");
+		assert.deepEqual(stateOf(store, key), { id: key, payload: "state", timeout: 0, deleted: false }, "the record the new owner gets is not a tombstone");
 		assert.deepEqual(
 			store.messagesOf(key).map((r) => r.id),
 			["for-n2"],

@@ -24,8 +24,8 @@ describe("interpretResult", () => {
 		assert.deepEqual(ok, {
 			commit: {
 				done: [
-					{ seq: 1, id: "m1", key: "a" },
-					{ seq: 2, id: "m2", key: "a" },
+					{ id: "m1", key: "a" },
+					{ id: "m2", key: "a" },
 				],
 			},
 			result: 7,
@@ -127,8 +127,8 @@ describe("RetryPolicy", () => {
 	it("retries rows with attempts left, dead-letters the rest with the error's message", () => {
 		const policy = new RetryPolicy(3, 100, 1000);
 		const commit = policy.failureCommit([row(1, 1, 0), row(2, 2, 2), row(3, 3, 1)], new Error("boom"));
-		assert.deepEqual(commit, { dead: [{ seq: 2, reason: "boom" }], failed: [1, 3] });
-		assert.deepEqual(policy.failureCommit([row(4, 4, 2)], new TypeError("")), { dead: [{ seq: 4, reason: "TypeError" }] });
+		assert.deepEqual(commit, { dead: [{ id: "m2", reason: "boom" }], failed: ["m1", "m3"] });
+		assert.deepEqual(policy.failureCommit([row(4, 4, 2)], new TypeError("")), { dead: [{ id: "m4", reason: "TypeError" }] });
 	});
 
 	it("backs off exponentially up to the maximum", () => {

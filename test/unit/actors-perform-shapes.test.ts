@@ -3,7 +3,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { drained, recorder, runtime, send } from "../support/actors";
+import { drained, recorder, runtime, send, stateOf } from "../support/actors";
 import { sleep, turns, waitFor } from "../support/wait";
 
 describe("ActorRuntime: perform return shapes", () => {
@@ -40,7 +40,7 @@ describe("ActorRuntime: perform return shapes", () => {
 		send(store, "k", "m2");
 		await waitFor(() => rt.get("k")?.payload === 2, { message: "payload 2" });
 		await waitFor(drained(store), { message: "committed" });
-		assert.deepEqual(store.actor("k"), { id: "k", payload: 2, timeout: 0, deleted: false });
+		assert.deepEqual(stateOf(store, "k"), { id: "k", payload: 2, timeout: 0, deleted: false });
 		assert.deepEqual(
 			rec.calls.map((c) => c.payload),
 			[null, 1],
@@ -63,7 +63,7 @@ describe("ActorRuntime: perform return shapes", () => {
 		assert.equal(rt.get("old"), null);
 		assert.deepEqual(rt.get("new")!.payload, { moved: true });
 		assert.equal(store.actor("old")!.deleted, true);
-		assert.deepEqual(store.actor("new"), { id: "new", payload: { moved: true }, timeout: 0, deleted: false });
+		assert.deepEqual(stateOf(store, "new"), { id: "new", payload: { moved: true }, timeout: 0, deleted: false });
 		assert.deepEqual(rec.terminated, [["old", "replaced"]]);
 		assert.deepEqual(inits, [
 			["old", "spawned old"],

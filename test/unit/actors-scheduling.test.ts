@@ -77,7 +77,7 @@ describe("ActorRuntime: dealing and scheduling", () => {
 		const { store } = await runtime(rec.behaviour);
 		const first = send(store, "k", "first");
 		await waitFor(() => rec.calls.length === 1, { message: "first in flight" });
-		send(store, "k", "newer");
+		store.append([{ id: "newer", key: "k", payload: "newer", stamp: first.stamp + 2 }]);
 		store.receive({
 			messages: [{ id: "older", key: "k", stamp: first.stamp + 1, payload: "o", headers: null, receivedAt: Date.now(), attempts: 0 }],
 			actors: [],
