@@ -2,10 +2,13 @@
  * Every instance's journal in the namespace's stream, as a node taking lost
  * instances over sees them: which there are, sealing one, reading it, removing it.
  */
-import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "nats";
+import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, nanos } from "nats";
 import type { Positioned } from "./journal";
 import type { JournalRecord } from "./records";
 import type { OtherJournals } from "./takeover";
+
+/** A reader's consumer is deleted by the server after this long unused (its reader died). */
+const READER_IDLE_MS = 60_000;
 
 export class InstanceLogs implements OtherJournals {
 	constructor(
@@ -31,18 +34,36 @@ export class InstanceLogs implements OtherJournals {
 		return ack.seq;
 	}
 
-	/** The instance's records up to and including untilSeq, in order; each carries its group's sequence. */
+	/**
+	 * The instance's records up to and including untilSeq, in order; each carries its group's sequence.
+	 * Read through an ephemeral pull consumer of the instance's subject, deleted after; a gap in its
+	 * delivery sequence (a message lost on a reconnect) fails the read rather than skip a record.
+	 */
 	async *read(instance: string, untilSeq: number): AsyncIterable<Positioned> {
-		const consumer = await this.js.consumers.get(this.stream, { filterSubjects: this.subjectOf(instance), deliver_policy: DeliverPolicy.All });
+		const info = await this.jsm.consumers.add(this.stream, {
+			filter_subject: this.subjectOf(instance),
+			deliver_policy: DeliverPolicy.All,
+			ack_policy: AckPolicy.None,
+			mem_storage: true,
+			num_replicas: 1,
+			inactive_threshold: nanos(READER_IDLE_MS),
+		});
+		const consumer = await this.js.consumers.get(this.stream, info.name);
 		const messages = await consumer.consume({ max_messages: 256 });
+		let delivered = 0;
 		try {
 			for await (const message of messages) {
+				if (message.info.deliverySequence !== ++delivered) {
+					throw new Error(`reading the journal of ${instance}: delivery ${message.info.deliverySequence} came where ${delivered} was due`);
+				}
 				if (message.seq > untilSeq) break;
 				for (const record of JSON.parse(message.string()) as JournalRecord[]) yield { record, seq: message.seq };
 				if (message.seq === untilSeq) break;
 			}
 		} finally {
-			await messages.close().catch(() => undefined);
+			// stop(), not close(): close waits for pulls a reader that broke off never takes.
+			messages.stop();
+			await this.jsm.consumers.delete(this.stream, info.name).catch(() => undefined);
 		}
 	}
 

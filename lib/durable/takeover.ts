@@ -16,10 +16,11 @@
  * still unannounced after a grace period, which is what happens to every journal
  * after all nodes were replaced (compose down, then up).
  */
-import { Store } from "../store/store";
+import type { Store } from "../store/store";
 import type { TopologyParticipant, View } from "../topology/topology";
 import type { DurableStore } from "./durable-store";
 import type { Positioned } from "./journal";
+import { Replay } from "./replay";
 
 /** The journals of every instance, as a node taking over sees them (InstanceLogs on JetStream). */
 export interface OtherJournals {
@@ -43,8 +44,6 @@ export interface TakeoverOptions {
 	logger?: { info(msg: string): void; warn(msg: string): void };
 }
 
-/** Records applied to the scratch store per transaction. */
-const REPLAY_BATCH = 200;
 /** Bytes per record when the taken-over state is committed to this node's journal. */
 const PART_BYTES = 256 * 1024;
 
@@ -107,32 +106,29 @@ export class Takeover implements TopologyParticipant {
 	private async takeOver(journals: OtherJournals, instance: string): Promise<void> {
 		const started = Date.now();
 		const sealedAt = await journals.seal(instance, this.options.self);
-		const scratch = new Store(":memory:");
+		const replay = new Replay();
+		let state: Store;
 		try {
-			let batch: Positioned[] = [];
-			let records = 0;
-			for await (const entry of journals.read(instance, sealedAt)) {
-				batch.push(entry);
-				records++;
-				if (batch.length >= REPLAY_BATCH) {
-					scratch.applyAll(batch);
-					batch = [];
-				}
-			}
-			if (batch.length > 0) scratch.applyAll(batch);
-			const rows = scratch.pendingCount;
-			const actors = scratch.actorRecordCount;
-			for (let next = scratch.snapshotPart(null, PART_BYTES); next; next = scratch.snapshotPart(next.cursor, PART_BYTES)) {
+			for await (const entry of journals.read(instance, sealedAt)) replay.add(entry);
+			state = replay.finish();
+		} catch (err) {
+			replay.discard();
+			throw err;
+		}
+		try {
+			const rows = state.pendingCount;
+			const actors = state.actorRecordCount;
+			for (let next = state.snapshotPart(null, PART_BYTES); next; next = state.snapshotPart(next.cursor, PART_BYTES)) {
 				await this.options.durable.receive(next.part);
 			}
 			await journals.remove(instance);
 			this.unannounced.delete(instance);
 			this.taken++;
 			this.options.logger?.info(
-				`took over the journal of lost instance ${instance}: ${records} records, ${rows} pending rows, ${actors} actor records, in ${Date.now() - started} ms`,
+				`took over the journal of lost instance ${instance}: ${replay.records} records, ${rows} pending rows, ${actors} actor records, in ${Date.now() - started} ms`,
 			);
 		} finally {
-			scratch.close();
+			state.close();
 		}
 	}
 }

@@ -256,8 +256,6 @@ export class Store {
 				return this.append(record.rows);
 			case "receive":
 				return this.receive(record.shipment);
-			case "snapshot":
-				return this.receive(record.part);
 			case "commit":
 				return this.commit(record.commit, seq, record.at);
 			case "forget":
@@ -268,6 +266,8 @@ export class Store {
 				return this.requeue(record.dead);
 			case "prune":
 				return this.prune(record.before);
+			// A snapshot equals what the writer's store holds already; a reader of the journal builds a new store from it (lib/durable/replay.ts).
+			case "snapshot":
 			case "open":
 			case "epoch":
 			case "seal":

@@ -196,8 +196,11 @@ export class TestCluster {
 		return new Producer(AMQP_URL, this.env.KEYHIVE_QUEUE, this.name);
 	}
 
+	/** Waits for members to be ready with exactly these members; on a timeout the error carries the nodes' logs. */
 	async ready(members: string[], timeoutMs = 30_000): Promise<void> {
-		await waitForReady(this.observer, members, members, timeoutMs);
+		await waitForReady(this.observer, members, members, timeoutMs).catch((err: Error) => {
+			throw new Error(`${err.message}\n${this.logs()}`);
+		});
 	}
 
 	performOverlaps() {

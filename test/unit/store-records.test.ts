@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import type { Positioned } from "../../lib/durable/journal";
 import type { JournalRecord } from "../../lib/durable/records";
+import { Replay } from "../../lib/durable/replay";
 import { type Shipment, Store, type StoredMessage } from "../../lib/store/store";
 
 const stores: Store[] = [];
@@ -415,7 +416,7 @@ describe("Store.applyAll: published, requeue, prune", () => {
 	});
 });
 
-describe("Store.applyAll: snapshot parts", () => {
+describe("Replay: a journal with snapshots", () => {
 	it("parts of a snapshot, replayed into a fresh store, give a store equal to the source", () => {
 		const source = fresh();
 		const rows = Array.from({ length: 1300 }, (_, i) => ({ ...row(`m${i}`, `key_${i % 40}`, 1000 - (i % 7) + i * 10), headers: i % 3 ? null : { i } }));
@@ -433,13 +434,9 @@ describe("Store.applyAll: snapshot parts", () => {
 		});
 		applyFrom(source, 3, { t: "commit", commit: { actors: [{ id: "key_1", payload: "later", timeout: 1, deleted: false }] }, at: 78 });
 
-		const copy = fresh();
-		const parts: Shipment[] = [];
-		for (let next = source.snapshotPart(null, 16 * 1024); next; next = source.snapshotPart(next.cursor, 16 * 1024)) parts.push(next.part);
+		const parts = snapshotOf(source, 16 * 1024);
 		assert.ok(parts.length > 3, `a snapshot in ${parts.length} parts`);
-		parts.forEach((part, i) => {
-			applyFrom(copy, 100 + i, { t: "snapshot", begin: i === 0, last: i === parts.length - 1, part });
-		});
+		const copy = replayed(parts.map((record, i) => ({ record, seq: 100 + i })));
 
 		assert.equal(copy.pendingCount, source.pendingCount);
 		assert.equal(copy.actorRecordCount, 700);
@@ -453,6 +450,42 @@ describe("Store.applyAll: snapshot parts", () => {
 		assert.deepEqual(results(copy), results(source), "results keep their uid and time");
 	});
 
+	it("a complete snapshot replaces what came before it; records after it apply on top", () => {
+		const source = fresh();
+		applyFrom(source, 1, { t: "append", rows: [row("kept", "k", 1)] });
+		const copy = replayed([
+			{ record: { t: "append", rows: [row("purged-history", "k", 1)] }, seq: 1 },
+			...snapshotOf(source, 1024).map((record, i) => ({ record, seq: 10 + i })),
+			{ record: { t: "append", rows: [row("after", "k", 2)] }, seq: 20 },
+		]);
+		assert.deepEqual(
+			copy.scan(0, 10).map((m) => m.id),
+			["kept", "after"],
+		);
+	});
+
+	it("a snapshot cut off before its last part is ignored: the records before it stand", () => {
+		const source = fresh();
+		applyFrom(source, 1, { t: "append", rows: Array.from({ length: 1500 }, (_, i) => row(`m${i}`, "k", i + 1, "x".repeat(100))) });
+		const parts = snapshotOf(source, 16 * 1024);
+		assert.ok(parts.length > 2, `a snapshot in ${parts.length} parts`);
+		const history: Positioned[] = [{ record: { t: "append", rows: [row("only", "k", 1)] }, seq: 1 }];
+		const cutBySeal = replayed([
+			...history,
+			...parts.slice(0, 2).map((record, i) => ({ record, seq: 2 + i })),
+			{ record: { t: "seal", by: "n2", at: 1 }, seq: 9 },
+		]);
+		assert.deepEqual(
+			cutBySeal.scan(0, 100).map((m) => m.id),
+			["only"],
+		);
+		const cutAtEnd = replayed([...history, ...parts.slice(0, 2).map((record, i) => ({ record, seq: 2 + i }))]);
+		assert.deepEqual(
+			cutAtEnd.scan(0, 100).map((m) => m.id),
+			["only"],
+		);
+	});
+
 	it("a snapshot of an empty store is one empty part", () => {
 		const s = fresh();
 		const first = s.snapshotPart(null, 1024);
@@ -461,6 +494,21 @@ describe("Store.applyAll: snapshot parts", () => {
 		assert.equal(s.snapshotPart(first.cursor, 1024), null);
 	});
 });
+
+/** The parts of a snapshot of store, as the journal records them. */
+function snapshotOf(store: Store, partBytes: number): JournalRecord[] {
+	const parts: Shipment[] = [];
+	for (let next = store.snapshotPart(null, partBytes); next; next = store.snapshotPart(next.cursor, partBytes)) parts.push(next.part);
+	return parts.map((part, i) => ({ t: "snapshot", begin: i === 0, last: i === parts.length - 1, part }));
+}
+
+function replayed(entries: Positioned[]): Store {
+	const replay = new Replay();
+	for (const entry of entries) replay.add(entry);
+	const store = replay.finish();
+	stores.push(store);
+	return store;
+}
 
 describe("Store.applyAll: open, epoch, seal", () => {
 	it("change nothing but the journal position, and each returns its own position", () => {
