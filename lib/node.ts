@@ -77,7 +77,7 @@ export class KeyhiveNode {
 	runtime: ActorRuntime | null = null;
 	private journal: Journal | null = null;
 	private opening: Promise<void> | null = null;
-	private live: ReadonlySet<string> = new Set();
+	private live: ReadonlyMap<string, string | null> = new Map();
 	private journals: OtherJournals | null = null;
 	/** The newest inbox consumer epoch seen in rows routed here. */
 	private inboxEpoch = 0;
@@ -118,8 +118,7 @@ export class KeyhiveNode {
 			self: nodeID,
 			durable: this.durable,
 			journals: () => this.journals,
-			liveInstances: () => this.live,
-			graceMs: config.discoveryMs + 2 * config.heartbeatTimeoutS * 1000 + 3000,
+			liveNodes: () => this.live,
 			isCurrent: (view) => this.topology.view === view,
 			logger,
 		});
@@ -183,12 +182,11 @@ export class KeyhiveNode {
 		return this.journal?.instance ?? null;
 	}
 
-	/** The journal instances the keyhive nodes in discovery advertise: any other journal is orphaned. */
-	setLiveInstances(instances: Iterable<string>): void {
-		const live = new Set(instances);
-		if (this.instance) live.add(this.instance);
+	/** The keyhive nodes in discovery and the journal instance each advertises (null: not yet open); this node is one of them. */
+	setLiveNodes(nodes: ReadonlyMap<string, string | null>): void {
+		const live = new Map(nodes);
+		live.set(this.nodeID, this.instance);
 		this.live = live;
-		this.takeover.noteLive(live);
 	}
 
 	/** Called once if another node takes this instance over: the node must stop (a new instance may start). */

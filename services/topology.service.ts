@@ -123,8 +123,12 @@ const TopologyService = {
 			const available = this.broker.registry.getNodeList({ onlyAvailable: true, withServices: false }) as { id: string; metadata?: Record<string, unknown> }[];
 			const keyhive = available.filter((n) => n.metadata?.[PARTICIPANT_MARK] === true);
 			this.keyhiveNodes = new Set(keyhive.map((n) => n.id));
-			const instances = keyhive.map((n) => n.metadata?.[INSTANCE_MARK]).filter((i): i is string => typeof i === "string");
-			node.setLiveInstances(instances);
+			const advertised = (n: (typeof keyhive)[number]) => {
+				const instance = n.metadata?.[INSTANCE_MARK];
+				return typeof instance === "string" ? instance : null;
+			};
+			node.setLiveNodes(new Map(keyhive.map((n) => [n.id, advertised(n)])));
+			const instances = keyhive.map(advertised).filter((i): i is string => i !== null);
 			const services = this.broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }) as {
 				name: string;
 				nodeID: string;

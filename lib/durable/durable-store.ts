@@ -8,10 +8,11 @@ import { type Commit, type NewMessage, type OutboxEntry, type Shipment, Store, t
 import type { Journal } from "./journal";
 import { LocalJournal } from "./local-journal";
 import type { EnteringRow } from "./records";
+import { split } from "../store/split";
 import { Stamps } from "./stamps";
 
-/** Rows per append record: a record travels in one JetStream message. */
-const APPEND_PART_BYTES = 256 * 1024;
+/** Bytes of rows per append or receive record: a record travels in one JetStream message. */
+const RECORD_BYTES = 256 * 1024;
 
 export interface Stored {
 	stored: StoredMessage[];
@@ -61,8 +62,15 @@ export class DurableStore {
 		return messages.map((m) => ({ ...m, stamp: m.stamp ?? next++, receivedAt: m.receivedAt ?? now }));
 	}
 
-	receive(shipment: Shipment): Promise<Stored> {
-		return this.journal.write({ t: "receive", shipment }) as Promise<Stored>;
+	/** Stores a shipment, in parts that each fit one JetStream message (a receive is idempotent, so a part stored twice is harmless). */
+	async receive(shipment: Shipment): Promise<Stored> {
+		const result: Stored = { stored: [], duplicates: 0 };
+		for (const part of split(shipment, Number.POSITIVE_INFINITY, RECORD_BYTES)) {
+			const one = (await this.journal.write({ t: "receive", shipment: part })) as Stored;
+			result.stored.push(...one.stored);
+			result.duplicates += one.duplicates;
+		}
+		return result;
 	}
 
 	/** Results get their uid here, so a replay of the journal gives them the same one. */
@@ -107,7 +115,7 @@ function partsOf(rows: EnteringRow[]): EnteringRow[][] {
 	let bytes = 0;
 	for (const row of rows) {
 		const size = Buffer.byteLength(row.payload) + (row.headers ? Buffer.byteLength(JSON.stringify(row.headers)) : 0) + row.id.length + row.key.length + 64;
-		if (part.length > 0 && bytes + size > APPEND_PART_BYTES) {
+		if (part.length > 0 && bytes + size > RECORD_BYTES) {
 			parts.push(part);
 			part = [];
 			bytes = 0;

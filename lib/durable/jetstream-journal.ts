@@ -13,9 +13,9 @@
  * JetStream what the subject's last message is, which tells stored, not stored or
  * sealed, and until it can tell, every write waits (nothing is acked meanwhile).
  */
-import { randomBytes } from "crypto";
 import { connect, type JetStreamClient, type JetStreamManager, type NatsConnection, type NatsError } from "nats";
 import type { NatsOptions } from "../nats";
+import { newInstanceId } from "./instance-id";
 import { InstanceLogs } from "./instance-logs";
 import { FencedError, type Journal, type JournalTarget, JournalUnavailableError } from "./journal";
 import { ensureStream, JournalStartError, streamNames } from "./jetstream-stream";
@@ -79,7 +79,7 @@ export class JetStreamJournal implements Journal {
 		subjectPrefix: string,
 		private readonly options: JetStreamJournalOptions,
 	) {
-		this.instance = randomBytes(8).toString("hex");
+		this.instance = newInstanceId(options.node);
 		this.subject = `${subjectPrefix}.${this.instance}`;
 		this.logs = new InstanceLogs(js, jsm, stream, subjectPrefix);
 		this.watch = setInterval(() => void this.checkSealed(), WATCH_MS);
@@ -184,6 +184,13 @@ export class JetStreamJournal implements Journal {
 	private async drain(): Promise<void> {
 		while (this.queue.length > 0 && this.fencedReason === null && !this.closed) {
 			const group = this.nextGroup();
+			const size = group.reduce((sum, w) => sum + Buffer.byteLength(w.bytes) + 1, 1);
+			const limit = this.nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
+			if (size > limit) {
+				// Only a lone record can be this large (groups stop at GROUP_BYTES): waiting would never store it.
+				for (const w of group) w.reject(new Error(`a ${w.record.t} record of ${size} bytes is more than one NATS message may carry (max_payload ${limit})`));
+				continue;
+			}
 			const seq = await this.store(group.map((w) => w.bytes));
 			if (seq === null) {
 				const err = this.fencedReason !== null ? new FencedError(this.instance, this.fencedReason) : new JournalUnavailableError("the journal is closed");

@@ -10,16 +10,18 @@
  * before this node announces its handoff done, so no key of a lost instance is
  * performed anywhere until its state is back.
  *
- * A journal of an instance this node has seen live and that is gone now is taken
- * over at once. One it has never seen may be a node that is just starting (its
- * journal opens before discovery announces it): it is taken over only when it is
- * still unannounced after a grace period, which is what happens to every journal
- * after all nodes were replaced (compose down, then up).
+ * Whose journal is whose is in its instance id (lib/durable/instance-id.ts). A
+ * journal is orphaned when its node is not in discovery any more, or advertises
+ * another instance now (it restarted). A node in discovery that advertises no
+ * instance yet is opening its journal: its journals wait until it does. After
+ * all nodes were replaced (compose down, then up) no old node id is in
+ * discovery, so every old journal is taken over at once.
  */
 import type { Store } from "../store/store";
 import type { TopologyParticipant, View } from "../topology/topology";
 import type { DurableStore } from "./durable-store";
 import type { Positioned } from "./journal";
+import { orphanState } from "./instance-id";
 import { Replay } from "./replay";
 
 /** The journals of every instance, as a node taking over sees them (InstanceLogs on JetStream). */
@@ -35,10 +37,8 @@ export interface TakeoverOptions {
 	durable: DurableStore;
 	/** null while the journal is not open, and for a node without JetStream. */
 	journals(): OtherJournals | null;
-	/** Instances advertised by the keyhive nodes discovery sees now, this one included. */
-	liveInstances(): ReadonlySet<string>;
-	/** How long an instance never seen live may be starting up (discovery, then its first announcement). */
-	graceMs: number;
+	/** The keyhive nodes discovery sees now, this one included, and the instance each advertises (null while it opens its journal). */
+	liveNodes(): ReadonlyMap<string, string | null>;
 	/** Whether view is still the node's current view (a handoff for an older one stops early). */
 	isCurrent(view: View): boolean;
 	logger?: { info(msg: string): void; warn(msg: string): void };
@@ -47,25 +47,16 @@ export interface TakeoverOptions {
 /** Bytes per record when the taken-over state is committed to this node's journal. */
 const PART_BYTES = 256 * 1024;
 
-/** How often a handoff waiting for instances never seen looks again. */
+/** How often a handoff waiting for a node that is opening its journal looks again. */
 const RECHECK_MS = 250;
 
 export class Takeover implements TopologyParticipant {
 	/** Instances taken over since start. */
 	taken = 0;
-	/** Every instance seen live since start. */
-	private readonly seen = new Set<string>();
-	/** When this node first found the journal of an instance it has never seen live. */
-	private readonly unannounced = new Map<string, number>();
 	/** One handoff's takeover at a time: a newer view's waits for the older one's. */
 	private running: Promise<void> = Promise.resolve();
 
 	constructor(private readonly options: TakeoverOptions) {}
-
-	/** Discovery's instances now: remembered as seen. */
-	noteLive(instances: Iterable<string>): void {
-		for (const instance of instances) this.seen.add(instance);
-	}
 
 	/** The view's first member takes over every orphaned journal. */
 	handoff(view: View): Promise<void> {
@@ -80,27 +71,16 @@ export class Takeover implements TopologyParticipant {
 		if (!journals) return;
 		for (;;) {
 			if (!this.options.isCurrent(view)) return;
-			const live = this.options.liveInstances();
-			this.noteLive(live);
+			const live = this.options.liveNodes();
 			let waiting = false;
 			for (const instance of await journals.instances()) {
-				if (live.has(instance)) continue;
-				if (this.seen.has(instance) || this.graceOver(instance)) await this.takeOver(journals, instance);
-				else waiting = true;
+				const state = orphanState(instance, live);
+				if (state === "orphaned") await this.takeOver(journals, instance);
+				else if (state === "starting") waiting = true;
 			}
 			if (!waiting) return;
 			await new Promise((resolve) => setTimeout(resolve, RECHECK_MS));
 		}
-	}
-
-	private graceOver(instance: string): boolean {
-		const now = performance.now();
-		const found = this.unannounced.get(instance);
-		if (found === undefined) {
-			this.unannounced.set(instance, now);
-			return false;
-		}
-		return now - found >= this.options.graceMs;
 	}
 
 	private async takeOver(journals: OtherJournals, instance: string): Promise<void> {
@@ -122,7 +102,6 @@ export class Takeover implements TopologyParticipant {
 				await this.options.durable.receive(next.part);
 			}
 			await journals.remove(instance);
-			this.unannounced.delete(instance);
 			this.taken++;
 			this.options.logger?.info(
 				`took over the journal of lost instance ${instance}: ${replay.records} records, ${rows} pending rows, ${actors} actor records, in ${Date.now() - started} ms`,

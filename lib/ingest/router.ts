@@ -8,7 +8,7 @@
  */
 import type { DurableStore } from "../durable/durable-store";
 import type { EnteringRow } from "../durable/records";
-import { split } from "../store/shipper";
+import { split } from "../store/split";
 import type { Shipment } from "../store/store";
 import type { Topology } from "../topology/topology";
 

@@ -518,6 +518,7 @@ export class Store {
 				continue;
 			}
 			for (const row of rows) {
+				if (bytes >= maxBytes) break;
 				bytes += JSON.stringify(row).length;
 				if (name === "actors") part.actors.push(toActor(row as ActorRow));
 				else if (name === "processed") part.processed.push(row as unknown as ProcessedRecord);
@@ -526,9 +527,8 @@ export class Store {
 					const o = row as unknown as OutboxRow;
 					part.outbox.push({ uid: o.uid, key: o.key, body: o.body, headers: parseHeaders(o.headers), createdAt: o.created_at });
 				} else part.dead.push(toShippedDead(row as unknown as DeadRow));
+				after = (name === "actors" || name === "processed" ? row.id : row.seq) as string | number;
 			}
-			const last = rows[rows.length - 1];
-			after = (name === "actors" || name === "processed" ? last.id : last.seq) as string | number;
 		}
 		return { part, cursor: JSON.stringify([table, after]) };
 	}

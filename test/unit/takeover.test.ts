@@ -2,11 +2,12 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import { DurableStore } from "../../lib/durable/durable-store";
 import type { Positioned } from "../../lib/durable/journal";
+import { newInstanceId, nodeOfInstance } from "../../lib/durable/instance-id";
 import type { JournalRecord } from "../../lib/durable/records";
 import { type OtherJournals, Takeover } from "../../lib/durable/takeover";
 import { Store } from "../../lib/store/store";
 import { viewOf, type View } from "../../lib/topology/topology";
-import { sleep } from "../support/wait";
+import { isSettled, sleep } from "../support/wait";
 
 /** Journals of other instances kept in memory, with the seal and remove semantics of the JetStream ones. */
 class MemoryJournals implements OtherJournals {
@@ -45,7 +46,10 @@ after(() => {
 	for (const s of stores) s.close();
 });
 
-function node(self: string, journals: MemoryJournals, live: Set<string>, graceMs = 60_000) {
+/** Discovery as the node sees it: keyhive node id → the instance it advertises (null while it opens its journal). */
+type Live = Map<string, string | null>;
+
+function node(self: string, journals: MemoryJournals, live: Live = new Map()) {
 	const store = new Store(":memory:");
 	stores.push(store);
 	const durable = DurableStore.local(store);
@@ -54,8 +58,7 @@ function node(self: string, journals: MemoryJournals, live: Set<string>, graceMs
 		self,
 		durable,
 		journals: () => journals,
-		liveInstances: () => live,
-		graceMs,
+		liveNodes: () => live,
 		isCurrent: (view) => view === current,
 	});
 	return {
@@ -90,15 +93,16 @@ function lostInstance(journals: MemoryJournals, instance: string): void {
 	});
 }
 
+const lost = newInstanceId("gone");
+
 describe("taking over the journals of lost instances", () => {
-	it("the view's first member takes over a journal no live node advertises: its rows, actor state, processed ids and results, and deletes it", async () => {
+	it("the view's first member takes over the journal of a node not in discovery: its rows, actor state, processed ids and results, and deletes it", async () => {
 		const journals = new MemoryJournals();
-		lostInstance(journals, "lost");
-		const a = node("a", journals, new Set(["mine"]));
-		a.takeover.noteLive(["lost"]);
+		lostInstance(journals, lost);
+		const a = node("a", journals);
 		await a.handoff(viewOf(["a", "b"]));
-		assert.deepEqual(journals.sealed, ["lost"]);
-		assert.equal(journals.logs.has("lost"), false, "the orphan is deleted");
+		assert.deepEqual(journals.sealed, [lost]);
+		assert.equal(journals.logs.has(lost), false, "the orphan is deleted");
 		assert.deepEqual(
 			a.store.messagesOf("k1").map((m) => [m.id, m.stamp]),
 			[["m2", 11]],
@@ -111,47 +115,59 @@ describe("taking over the journals of lost instances", () => {
 
 	it("a node that is not the view's first member takes nothing over", async () => {
 		const journals = new MemoryJournals();
-		lostInstance(journals, "lost");
-		const b = node("b", journals, new Set());
-		b.takeover.noteLive(["lost"]);
+		lostInstance(journals, lost);
+		const b = node("b", journals);
 		await b.handoff(viewOf(["a", "b"]));
 		assert.deepEqual(journals.sealed, []);
 		assert.equal(b.store.pendingCount, 0);
 	});
 
-	it("an instance never seen live is left alone while it may be starting, and taken over once the grace is over", async () => {
+	it("a journal whose node is in discovery and advertises it is live; one its node no longer advertises (it restarted) is taken over", async () => {
 		const journals = new MemoryJournals();
-		lostInstance(journals, "never-seen");
-		const a = node("a", journals, new Set(), 300);
-		const started = Date.now();
-		await a.handoff(viewOf(["a"]));
-		assert.ok(Date.now() - started >= 250, "waited for the grace");
-		assert.deepEqual(journals.sealed, ["never-seen"]);
+		const earlier = newInstanceId("c");
+		const current = newInstanceId("c");
+		lostInstance(journals, earlier);
+		journals.write(current, { t: "open", node: "c", at: 1 });
+		const a = node("a", journals, new Map([["c", current]]));
+		await a.handoff(viewOf(["a", "c"]));
+		assert.deepEqual(journals.sealed, [earlier]);
+		assert.equal(journals.logs.has(current), true);
 		assert.equal(a.store.pendingCount, 2);
 	});
 
-	it("a starting instance that is announced during the grace is never sealed", async () => {
+	it("the journals of a node in discovery that advertises no instance yet wait until it does, and are never sealed if it is theirs", async () => {
 		const journals = new MemoryJournals();
-		journals.write("joiner", { t: "open", node: "c", at: 0 });
-		const live = new Set<string>();
-		const a = node("a", journals, live, 5000);
-		const handoff = a.handoff(viewOf(["a"]));
+		const joiner = newInstanceId("c");
+		journals.write(joiner, { t: "open", node: "c", at: 0 });
+		const live: Live = new Map([["c", null]]);
+		const a = node("a", journals, live);
+		const handoff = a.handoff(viewOf(["a", "c"]));
 		await sleep(300);
-		live.add("joiner");
+		assert.equal(await isSettled(handoff), false, "the handoff waits for c to advertise its instance");
+		live.set("c", joiner);
 		await handoff;
 		assert.deepEqual(journals.sealed, []);
-		assert.equal(journals.logs.has("joiner"), true);
+		assert.equal(journals.logs.has(joiner), true);
+	});
+
+	it("a journal whose name says no node is taken over", async () => {
+		const journals = new MemoryJournals();
+		lostInstance(journals, "not-an-instance-id");
+		const a = node("a", journals);
+		await a.handoff(viewOf(["a"]));
+		assert.deepEqual(journals.sealed, ["not-an-instance-id"]);
 	});
 
 	it("a handoff for a view that is no longer current stops waiting", async () => {
 		const journals = new MemoryJournals();
-		journals.write("slow", { t: "open", node: "c", at: 0 });
-		const a = node("a", journals, new Set(), 60_000);
+		const slow = newInstanceId("c");
+		journals.write(slow, { t: "open", node: "c", at: 0 });
+		const a = node("a", journals, new Map([["c", null]]));
 		const first = a.handoff(viewOf(["a"]));
 		await sleep(100);
 		const second = a.handoff(viewOf(["a", "b"], undefined, "other"));
 		await first;
-		journals.logs.delete("slow");
+		journals.logs.delete(slow);
 		await second;
 		assert.deepEqual(journals.sealed, []);
 	});
@@ -164,5 +180,17 @@ describe("taking over the journals of lost instances", () => {
 		assert.equal(store.actor("k")?.payload, "new");
 		store.receive({ messages: [], processed: [], actors: [{ id: "k", payload: "newer", timeout: 0, deleted: false, version: 12 }] });
 		assert.equal(store.actor("k")?.payload, "newer");
+	});
+});
+
+describe("instance ids", () => {
+	it("name their node, whatever characters the node id has, and are new at every start", () => {
+		for (const nodeID of ["n1", "keyhive-3.local-42", "a.b*c>d e", "ümlaut"]) {
+			const a = newInstanceId(nodeID);
+			assert.match(a, /^[A-Za-z0-9_-]+$/, "one NATS subject token");
+			assert.equal(nodeOfInstance(a), nodeID);
+			assert.notEqual(newInstanceId(nodeID), a);
+		}
+		assert.equal(nodeOfInstance("0123456789abcdef"), null);
 	});
 });
