@@ -119,6 +119,7 @@ export class KeyhiveNode {
 			durable: this.durable,
 			journals: () => this.journals,
 			liveNodes: () => this.live,
+			graceMs: config.discoveryMs + 2 * config.heartbeatTimeoutS * 1000 + 3000,
 			isCurrent: (view) => this.topology.view === view,
 			logger,
 		});
@@ -187,6 +188,7 @@ export class KeyhiveNode {
 		const live = new Map(nodes);
 		live.set(this.nodeID, this.instance);
 		this.live = live;
+		this.takeover.noteLive(live);
 	}
 
 	/** Called once if another node takes this instance over: the node must stop (a new instance may start). */

@@ -26,6 +26,12 @@ const MEMBER_SERVICE = "worker";
  * starts meanwhile still counts it among the nodes its barrier waits for.
  */
 const PARTICIPANT_MARK = "keyhive";
+/** The parts of Moleculer's registry that send this node's INFO again (not in its typings). */
+interface LocalInfo {
+	regenerateLocalRawInfo(incSeq: boolean): unknown;
+	discoverer: { sendLocalNodeInfo(): Promise<void> };
+}
+
 /** Node metadata naming the node's journal instance: a journal no available node names is taken over. */
 const INSTANCE_MARK = "keyhiveInstance";
 const POLL_MS = 250;
@@ -195,7 +201,13 @@ const TopologyService = {
 	async started(this: TopologyThis) {
 		const node = keyhiveNode(this.broker);
 		await node.open();
-		if (node.instance) this.broker.metadata[INSTANCE_MARK] = node.instance;
+		if (node.instance) {
+			this.broker.metadata[INSTANCE_MARK] = node.instance;
+			// Peers hear of the instance now, and never again from an INFO cached without it.
+			const registry = this.broker.registry as unknown as LocalInfo;
+			registry.regenerateLocalRawInfo(true);
+			await registry.discoverer.sendLocalNodeInfo();
+		}
 		// A node that has not heard its peers yet would believe it is alone and own every key.
 		await new Promise((resolve) => setTimeout(resolve, node.config.discoveryMs));
 		this.refresh();

@@ -18,14 +18,35 @@ export function nodeOfInstance(instance: string): string | null {
 	return match ? Buffer.from(match[1], "base64url").toString() : null;
 }
 
+/** What a taker knows of an instance besides discovery now. */
+export interface InstanceHistory {
+	/** Its node advertised it while in discovery, earlier. */
+	seenLive: boolean;
+	/** It was found, its node not in discovery, longer ago than a node takes to be discovered. */
+	graceOver: boolean;
+}
+
 /**
- * Whether a journal is orphaned, given the keyhive nodes discovery sees and the
- * instance each advertises (null: it has not opened its journal yet, so it waits).
+ * Whether a journal is orphaned, given the keyhive nodes discovery sees and the instance each
+ * advertises (null: it has not opened its journal yet, or an INFO without it came late).
+ * A journal opens before its node is discovered, so one whose node is not in discovery
+ * is starting until the grace is over, unless it was seen live before.
  */
-export function orphanState(instance: string, live: ReadonlyMap<string, string | null>): "live" | "orphaned" | "starting" {
+export function orphanState(instance: string, live: ReadonlyMap<string, string | null>, history: InstanceHistory): "live" | "orphaned" | "starting" {
 	const node = nodeOfInstance(instance);
-	if (node === null || !live.has(node)) return "orphaned";
-	const advertised = live.get(node);
-	if (advertised === null || advertised === undefined) return "starting";
-	return advertised === instance ? "live" : "orphaned";
+	if (node === null) return "orphaned";
+	if (live.has(node)) {
+		const advertised = live.get(node);
+		if (advertised === instance) return "live";
+		return advertised === null || advertised === undefined ? "starting" : "orphaned";
+	}
+	return history.seenLive || history.graceOver ? "orphaned" : "starting";
+}
+
+/** Why orphanState says orphaned, for the log. */
+export function whyOrphaned(instance: string, live: ReadonlyMap<string, string | null>): string {
+	const node = nodeOfInstance(instance);
+	if (node === null) return "its name says no node";
+	if (!live.has(node)) return `node ${node} is not in discovery`;
+	return `node ${node} advertises instance ${live.get(node)} now`;
 }

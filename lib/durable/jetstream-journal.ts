@@ -178,7 +178,8 @@ export class JetStreamJournal implements Journal {
 		clearInterval(this.watch);
 		for (const waiting of this.queue.splice(0)) waiting.reject(new JournalUnavailableError("the journal is closed"));
 		await this.idle();
-		await this.nc.drain().catch(() => undefined);
+		// close(), not drain(): every write is settled, and drain would wait forever for a server that is gone.
+		await this.nc.close().catch(() => undefined);
 	}
 
 	private async drain(): Promise<void> {

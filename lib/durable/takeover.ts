@@ -11,17 +11,19 @@
  * performed anywhere until its state is back.
  *
  * Whose journal is whose is in its instance id (lib/durable/instance-id.ts). A
- * journal is orphaned when its node is not in discovery any more, or advertises
- * another instance now (it restarted). A node in discovery that advertises no
- * instance yet is opening its journal: its journals wait until it does. After
- * all nodes were replaced (compose down, then up) no old node id is in
- * discovery, so every old journal is taken over at once.
+ * journal is orphaned when its node advertises another instance now (it
+ * restarted), or its node is not in discovery and either advertised it before
+ * (it crashed, left, or stalled past the heartbeat timeout) or a grace has passed
+ * since the journal was found (a starting node's journal opens before the others
+ * discover it). A node in discovery that advertises no instance yet is opening
+ * its journal: its journals wait. After all nodes were replaced (compose down,
+ * then up) the old journals are taken over once the grace is over.
  */
 import type { Store } from "../store/store";
 import type { TopologyParticipant, View } from "../topology/topology";
 import type { DurableStore } from "./durable-store";
 import type { Positioned } from "./journal";
-import { orphanState } from "./instance-id";
+import { orphanState, whyOrphaned } from "./instance-id";
 import { Replay } from "./replay";
 
 /** The journals of every instance, as a node taking over sees them (InstanceLogs on JetStream). */
@@ -39,6 +41,8 @@ export interface TakeoverOptions {
 	journals(): OtherJournals | null;
 	/** The keyhive nodes discovery sees now, this one included, and the instance each advertises (null while it opens its journal). */
 	liveNodes(): ReadonlyMap<string, string | null>;
+	/** How long a journal whose node is not in discovery may be a node starting (its journal opens before it is discovered). */
+	graceMs: number;
 	/** Whether view is still the node's current view (a handoff for an older one stops early). */
 	isCurrent(view: View): boolean;
 	logger?: { info(msg: string): void; warn(msg: string): void };
@@ -56,7 +60,17 @@ export class Takeover implements TopologyParticipant {
 	/** One handoff's takeover at a time: a newer view's waits for the older one's. */
 	private running: Promise<void> = Promise.resolve();
 
+	/** Instances seen advertised by their node. */
+	private readonly seen = new Set<string>();
+	/** When this node first found a journal whose node was not in discovery. */
+	private readonly found = new Map<string, number>();
+
 	constructor(private readonly options: TakeoverOptions) {}
+
+	/** Discovery now: the instances advertised are remembered as seen live. */
+	noteLive(live: ReadonlyMap<string, string | null>): void {
+		for (const instance of live.values()) if (instance !== null) this.seen.add(instance);
+	}
 
 	/** The view's first member takes over every orphaned journal. */
 	handoff(view: View): Promise<void> {
@@ -72,10 +86,11 @@ export class Takeover implements TopologyParticipant {
 		for (;;) {
 			if (!this.options.isCurrent(view)) return;
 			const live = this.options.liveNodes();
+			this.noteLive(live);
 			let waiting = false;
 			for (const instance of await journals.instances()) {
-				const state = orphanState(instance, live);
-				if (state === "orphaned") await this.takeOver(journals, instance);
+				const state = orphanState(instance, live, { seenLive: this.seen.has(instance), graceOver: this.graceOver(instance) });
+				if (state === "orphaned") await this.takeOver(journals, instance, whyOrphaned(instance, live));
 				else if (state === "starting") waiting = true;
 			}
 			if (!waiting) return;
@@ -83,7 +98,14 @@ export class Takeover implements TopologyParticipant {
 		}
 	}
 
-	private async takeOver(journals: OtherJournals, instance: string): Promise<void> {
+	private graceOver(instance: string): boolean {
+		const now = performance.now();
+		const found = this.found.get(instance) ?? now;
+		this.found.set(instance, found);
+		return now - found >= this.options.graceMs;
+	}
+
+	private async takeOver(journals: OtherJournals, instance: string, why: string): Promise<void> {
 		const started = Date.now();
 		const sealedAt = await journals.seal(instance, this.options.self);
 		const replay = new Replay();
@@ -102,9 +124,11 @@ export class Takeover implements TopologyParticipant {
 				await this.options.durable.receive(next.part);
 			}
 			await journals.remove(instance);
+			this.found.delete(instance);
+			this.seen.delete(instance);
 			this.taken++;
 			this.options.logger?.info(
-				`took over the journal of lost instance ${instance}: ${replay.records} records, ${rows} pending rows, ${actors} actor records, in ${Date.now() - started} ms`,
+				`took over the journal of lost instance ${instance} (${why}): ${replay.records} records, ${rows} pending rows, ${actors} actor records, in ${Date.now() - started} ms`,
 			);
 		} finally {
 			state.close();

@@ -49,7 +49,7 @@ after(() => {
 /** Discovery as the node sees it: keyhive node id → the instance it advertises (null while it opens its journal). */
 type Live = Map<string, string | null>;
 
-function node(self: string, journals: MemoryJournals, live: Live = new Map()) {
+function node(self: string, journals: MemoryJournals, live: Live = new Map(), graceMs = 0) {
 	const store = new Store(":memory:");
 	stores.push(store);
 	const durable = DurableStore.local(store);
@@ -59,6 +59,7 @@ function node(self: string, journals: MemoryJournals, live: Live = new Map()) {
 		durable,
 		journals: () => journals,
 		liveNodes: () => live,
+		graceMs,
 		isCurrent: (view) => view === current,
 	});
 	return {
@@ -148,6 +149,28 @@ describe("taking over the journals of lost instances", () => {
 		await handoff;
 		assert.deepEqual(journals.sealed, []);
 		assert.equal(journals.logs.has(joiner), true);
+	});
+
+	it("a journal whose node was never seen in discovery waits for the grace (the node may be starting), then is taken over", async () => {
+		const journals = new MemoryJournals();
+		lostInstance(journals, lost);
+		const a = node("a", journals, new Map(), 300);
+		const started = performance.now();
+		await a.handoff(viewOf(["a"]));
+		assert.ok(performance.now() - started >= 250, "waited for the grace");
+		assert.deepEqual(journals.sealed, [lost]);
+	});
+
+	it("a journal whose node left discovery after advertising it is taken over at once", async () => {
+		const journals = new MemoryJournals();
+		const crashed = newInstanceId("c");
+		lostInstance(journals, crashed);
+		const live: Live = new Map([["c", crashed]]);
+		const a = node("a", journals, live, 60_000);
+		a.takeover.noteLive(live);
+		live.delete("c");
+		await a.handoff(viewOf(["a"]));
+		assert.deepEqual(journals.sealed, [crashed]);
 	});
 
 	it("a journal whose name says no node is taken over", async () => {
