@@ -15,7 +15,7 @@ import { openJournal } from "./durable/open-journal";
 import type { EnteringRow } from "./durable/records";
 import { type OtherJournals, Takeover } from "./durable/takeover";
 import type { InboxSink } from "./ingest/consumer";
-import { Router } from "./ingest/router";
+import { NotRoutableError, Router } from "./ingest/router";
 import { Shipper } from "./store/shipper";
 import { type NewMessage, type Shipment, Store } from "./store/store";
 import { NotOwnerError } from "./topology/not-owner-error";
@@ -210,10 +210,22 @@ export class KeyhiveNode {
 		for (const hook of this.fencedHooks) hook(reason);
 	}
 
-	/** Stores entering rows at their owners (stamped here when they have no stamp); resolves once all are durable. */
-	async route(messages: NewMessage[], inboxEpoch?: number): Promise<{ stored: number; duplicates: number }> {
+	/**
+	 * Stores rows given through an action (store.append, actor calls) at their owners, stamped here when
+	 * they have none; resolves once all are durable. A node without a view keeps them until a view
+	 * moves them to their owners; the inbox waits instead (lib/ingest/consumer.ts), as the order of its
+	 * rows across consumers rests on routing them at once.
+	 */
+	async route(messages: NewMessage[]): Promise<{ stored: number; duplicates: number }> {
 		const rows: EnteringRow[] = await this.durable.stamped(messages);
-		return this.router.route(rows, inboxEpoch);
+		if (!this.topology.active) {
+			// A leaving node hands off what it holds once: rows kept after that would go with its journal.
+			const state = this.topology.state;
+			if (state === "stopping" || state === "stopped") throw new NotRoutableError(state);
+			const local = await this.durable.append(rows);
+			return { stored: local.stored.length, duplicates: local.duplicates };
+		}
+		return this.router.route(rows);
 	}
 
 	/** Where the inbox consumer's rows go: a new epoch per channel, this node's stamps, the router. */
