@@ -85,10 +85,11 @@ export class Takeover implements TopologyParticipant {
 		if (!journals) return;
 		for (;;) {
 			if (!this.options.isCurrent(view)) return;
-			const live = this.options.liveNodes();
-			this.noteLive(live);
 			let waiting = false;
 			for (const instance of await journals.instances()) {
+				// Discovery as it is now, after every await: a node discovered meanwhile must count.
+				const live = this.options.liveNodes();
+				this.noteLive(live);
 				const state = orphanState(instance, live, { seenLive: this.seen.has(instance), graceOver: this.graceOver(instance) });
 				if (state === "orphaned") await this.takeOver(journals, instance, whyOrphaned(instance, live));
 				else if (state === "starting") waiting = true;
