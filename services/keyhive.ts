@@ -27,7 +27,7 @@ function brokerTransport(broker: ServiceBroker): NodeTransport {
 	};
 }
 
-/** Exit code of a node whose instance was taken over: a supervisor starts a new instance (bin/supervise.ts, compose's restart). */
+/** Exit code of a node whose instance was taken over: a supervisor starts a new instance (compose restarts it: restart: unless-stopped). */
 export const FENCED_EXIT_CODE = 75;
 
 export function keyhiveNode(broker: ServiceBroker): KeyhiveNode {

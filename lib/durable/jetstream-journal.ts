@@ -31,6 +31,12 @@ const PUBLISH_TIMEOUT_MS = 2000;
 const RETRY_MS = 1000;
 /** An idle instance looks this often whether its subject was sealed (a write would also find out). */
 const WATCH_MS = 2000;
+/**
+ * How long a write or check proves this instance still owns its log. Below the
+ * shortest heartbeat timeout (1 s): before that, no other node has declared it gone.
+ * A stalled process that resumes sees its monotonic clock jumped past this.
+ */
+const OWNER_LEASE_MS = 500;
 /** JetStream's code for an expected last subject sequence that is not the subject's last. */
 const WRONG_LAST_SEQUENCE = 10071;
 
@@ -70,6 +76,8 @@ export class JetStreamJournal implements Journal {
 	private lastSnapshotBytes = 0;
 	private readonly watch: NodeJS.Timeout;
 	private lastWriteAt = performance.now();
+	/** When a write or check last proved the subject unsealed. */
+	private ownerConfirmedAt = performance.now();
 
 	private constructor(
 		private readonly nc: NatsConnection,
@@ -158,6 +166,18 @@ export class JetStreamJournal implements Journal {
 		while (this.writing) await this.writing;
 	}
 
+	async confirmOwner(): Promise<void> {
+		if (this.fencedReason !== null) throw new FencedError(this.instance, this.fencedReason);
+		const asked = performance.now();
+		if (asked - this.ownerConfirmedAt <= OWNER_LEASE_MS) return;
+		const outcome = await this.lastOutcome("", new Error("owner check"));
+		if ("sealed" in outcome) {
+			this.fence(outcome.sealed);
+			throw new FencedError(this.instance, outcome.sealed);
+		}
+		this.ownerConfirmedAt = Math.max(this.ownerConfirmedAt, asked);
+	}
+
 	onFenced(listener: (reason: string) => void): void {
 		this.fencedListeners.push(listener);
 		if (this.fencedReason !== null) listener(this.fencedReason);
@@ -233,9 +253,10 @@ export class JetStreamJournal implements Journal {
 		const body = `[${parts.join(",")}]`;
 		const msgID = `${this.instance}:${this.last}`;
 		for (;;) {
+			const sentAt = performance.now();
 			const outcome = await this.publish(body, msgID);
 			if ("stored" in outcome) {
-				this.stored(outcome.stored, body.length);
+				this.stored(outcome.stored, body.length, sentAt);
 				return outcome.stored;
 			}
 			if ("sealed" in outcome) {
@@ -247,8 +268,9 @@ export class JetStreamJournal implements Journal {
 		}
 	}
 
-	private stored(seq: number, bytes: number): void {
+	private stored(seq: number, bytes: number, publishedAt: number): void {
 		this.last = seq;
+		this.ownerConfirmedAt = Math.max(this.ownerConfirmedAt, publishedAt);
 		this.groups++;
 		this.bytesSinceSnapshot += bytes;
 		this.lastWriteAt = performance.now();
@@ -298,8 +320,10 @@ export class JetStreamJournal implements Journal {
 	private async checkSealed(): Promise<void> {
 		if (this.fencedReason !== null || this.closed || this.writing || performance.now() - this.lastWriteAt < WATCH_MS) return;
 		try {
+			const asked = performance.now();
 			const outcome = await this.lastOutcome("", new Error("idle check"));
-			if ("sealed" in outcome && !this.writing && this.fencedReason === null) this.fence(outcome.sealed);
+			if (!("sealed" in outcome)) this.ownerConfirmedAt = Math.max(this.ownerConfirmedAt, asked);
+			else if (!this.writing && this.fencedReason === null) this.fence(outcome.sealed);
 		} catch {
 			// NATS unreachable: the next write or check finds out.
 		}

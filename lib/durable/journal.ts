@@ -35,6 +35,13 @@ export interface Journal {
 	epoch(): Promise<number>;
 	/** Resolves when every write made before this call is applied or failed. */
 	idle(): Promise<void>;
+	/**
+	 * Resolves if this instance still owns its log: at once when a write or check proved it within
+	 * the lease, else after asking JetStream. Throws FencedError when it was taken over. Called
+	 * before an effect outside the journal (a result published), so a node that stalled past
+	 * the heartbeat timeout finds out before it acts, not after.
+	 */
+	confirmOwner(): Promise<void>;
 	/** Called once when another node took this instance's log over: nothing more commits. */
 	onFenced(listener: (reason: string) => void): void;
 	/** Deletes this instance's log: everything it held was handed off. */

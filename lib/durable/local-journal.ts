@@ -35,6 +35,10 @@ export class LocalJournal implements Journal {
 		return Promise.resolve();
 	}
 
+	async confirmOwner(): Promise<void> {
+		// Nobody else writes this node's file: it always owns it.
+	}
+
 	onFenced(): void {
 		// Nobody else writes this node's file: it is never fenced.
 	}

@@ -143,6 +143,15 @@ export class OutboxRelay {
 			}
 			const entries = this.store.takeOutbox(this.batchSize);
 			if (entries.length === 0) return;
+			// A node that stalled past the heartbeat timeout may have been taken over: it publishes nothing then.
+			const owner = await this.durable.journal.confirmOwner().then(
+				() => true,
+				() => false,
+			);
+			if (!owner || channel !== this.channel || this.closed) {
+				this.store.giveBack(entries.map((e) => e.seq));
+				return;
+			}
 			for (const entry of entries) {
 				this.unconfirmed.add(entry.seq);
 				this.sent.set(entry.seq, entry);

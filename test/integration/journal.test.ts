@@ -123,6 +123,18 @@ describe("the JetStream journal", () => {
 		await assert.rejects(idle.write({ t: "epoch" }), FencedError);
 	});
 
+	it("confirmOwner answers from a recent write, and once the lease is past asks JetStream and learns of a seal", async () => {
+		const namespace = uniqueName("journal");
+		const { journal: writer } = await open(namespace, "n1");
+		const { journal: taker } = await open(namespace, "n2");
+		await writer.write({ t: "epoch" });
+		await writer.confirmOwner();
+		await taker.logs.seal(writer.instance, "n2");
+		await sleep(700);
+		await assert.rejects(writer.confirmOwner(), FencedError);
+		await assert.rejects(writer.write({ t: "epoch" }), FencedError);
+	});
+
 	it("snapshots once enough was written, purges what came before, and the journal still replays to the same state", async () => {
 		const namespace = uniqueName("journal");
 		const { journal, store } = await open(namespace, "n1");

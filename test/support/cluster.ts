@@ -8,8 +8,10 @@ import { spawn, type ChildProcess } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { ServiceBroker } from "moleculer";
+import { natsOptions } from "../../lib/nats";
 import { findOverlaps, parsePerformLog } from "../../lib/actors/perform-log";
 import { callAction, type TopologyStateReply } from "../../lib/contracts";
+import { deleteJournalStream } from "./journal-stream";
 import { AMQP_URL, NATS_URL, uniqueName } from "./env";
 import { tempDir } from "./tmp";
 import { deleteQueues, Producer, ResultsCollector } from "./traffic";
@@ -101,6 +103,26 @@ export class NodeProcess {
 		await exit;
 	}
 
+	/** A stall (a long GC pause, a VM paused): SIGSTOP to the whole process group. */
+	freeze(): void {
+		this.signal("SIGSTOP");
+	}
+
+	thaw(): void {
+		this.signal("SIGCONT");
+	}
+
+	/** Resolves with the exit code once the node's processes are all gone by themselves. */
+	exited(): Promise<number | null> {
+		return this.exit;
+	}
+
+	/** The node's disk lost: its data dir deleted (the node must not be running). */
+	deleteData(): void {
+		if (this.child) throw new Error(`${this.nodeID} is running`);
+		fs.rmSync(this.dataDir, { recursive: true, force: true });
+	}
+
 	log(): string {
 		return fs.existsSync(this.logFile) ? fs.readFileSync(this.logFile, "utf8") : "";
 	}
@@ -124,7 +146,7 @@ export async function observer(namespace: string, options: { url?: string; ownSi
 	const broker = new ServiceBroker({
 		nodeID: uniqueName("observer"),
 		namespace,
-		transporter: { type: "NATS", options: { url: options.url ?? NATS_URL } },
+		transporter: { type: "NATS", options: natsOptions(options.url ?? NATS_URL) },
 		logger: false,
 		heartbeatInterval: 1,
 		heartbeatTimeout: 2,
@@ -217,5 +239,6 @@ export class TestCluster {
 		await this.results.close();
 		await this.observer?.stop();
 		await deleteQueues(AMQP_URL, this.env.KEYHIVE_QUEUE, this.env.KEYHIVE_RESULTS_QUEUE);
+		await deleteJournalStream(this.env.TRANSPORTER ?? NATS_URL, this.name);
 	}
 }
