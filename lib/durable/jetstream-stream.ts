@@ -10,6 +10,8 @@ export class JournalStartError extends Error {
 	constructor(reason: string) {
 		super(`keyhive: the journal cannot open: ${reason}`);
 		this.name = "JournalStartError";
+		// A deployment mistake, not a bug: logged as its one line, without a stack.
+		this.stack = `${this.name}: ${this.message}`;
 	}
 }
 

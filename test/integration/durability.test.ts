@@ -11,9 +11,11 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { FENCED_EXIT_CODE } from "../../services/keyhive";
-import { TestCluster } from "../support/cluster";
-import { freePort } from "../support/env";
+import { NodeProcess, TestCluster } from "../support/cluster";
+import { freePort, uniqueName } from "../support/env";
 import { NatsCluster } from "../support/nats-cluster";
+import { NatsServer } from "../support/nats-server";
+import { tempDir } from "../support/tmp";
 import { sleep, waitFor } from "../support/wait";
 import { isClean, summary, trace, verify } from "../support/verify";
 
@@ -93,6 +95,30 @@ describe("durable key state", () => {
 			assert.deepEqual(performs.overlaps, [], "no key was performed on two nodes at once");
 		} finally {
 			await producer.close();
+		}
+	});
+});
+
+describe("a node whose NATS has no JetStream", () => {
+	it("exits at start, non-zero, naming the cause on one line, and performs nothing", async () => {
+		const dir = tempDir("keyhive-nojs-node-");
+		const server = new NatsServer(await freePort(), dir.dir, undefined, { jetstream: false });
+		await server.start();
+		try {
+			const node = new NodeProcess({ nodeID: "nojs", dir: dir.dir, env: { TRANSPORTER: server.url(), NAMESPACE: uniqueName("nojs"), KEYHIVE_ACTORS: "10" } });
+			node.start();
+			const code = await node.exited();
+			assert.notEqual(code, 0);
+			const errors = node
+				.log()
+				.split("\n")
+				.filter((line) => /journal cannot open/.test(line));
+			assert.ok(errors.length > 0, node.log());
+			for (const line of errors) assert.match(line, /NATS at 127\.0\.0\.1:\d+ has no JetStream.*start nats-server with -js/);
+			assert.doesNotMatch(node.log(), /^\s+at /m, "no stack trace");
+		} finally {
+			await server.stop();
+			dir.cleanup();
 		}
 	});
 });
