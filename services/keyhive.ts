@@ -29,12 +29,19 @@ function brokerTransport(broker: ServiceBroker): NodeTransport {
 
 /** Exit code of a node whose instance was taken over: a supervisor starts a new instance (compose restarts it: restart: unless-stopped). */
 export const FENCED_EXIT_CODE = 75;
+/** How long a fenced node waits for its DISCONNECT to go out before it exits. */
+const FENCED_DISCONNECT_MS = 1000;
 
 export function keyhiveNode(broker: ServiceBroker): KeyhiveNode {
 	return nodeOf(broker, () => {
 		const node = new KeyhiveNode(configOf(broker), broker.nodeID, broker.getLogger("keyhive"), brokerTransport(broker));
 		// Fenced, it holds nothing that counts and must not hand anything off: it goes at once (RabbitMQ requeues what it held).
-		node.onFenced(() => setTimeout(() => process.exit(FENCED_EXIT_CODE), 50));
+		node.onFenced(() => {
+			// Peers drop it (and fail what they asked of it) now, not after a heartbeat timeout or a call's timeout.
+			const disconnect = broker.transit ? broker.transit.disconnect() : Promise.resolve();
+			const atMost = new Promise((resolve) => setTimeout(resolve, FENCED_DISCONNECT_MS));
+			void Promise.race([disconnect, atMost]).finally(() => process.exit(FENCED_EXIT_CODE));
+		});
 		return node;
 	});
 }

@@ -2,13 +2,15 @@
  * Every instance's journal in the namespace's stream, as a node taking lost
  * instances over sees them: which there are, sealing one, reading it, removing it.
  */
-import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, nanos } from "nats";
+import type { JetStreamClient, JetStreamManager, MsgRequest, NatsError } from "nats";
 import type { Positioned } from "./journal";
 import type { JournalRecord } from "./records";
 import type { OtherJournals } from "./takeover";
 
-/** A reader's consumer is deleted by the server after this long unused (its reader died). */
-const READER_IDLE_MS = 60_000;
+/** The header in which every journal message names the sequence of the message before it on its subject. */
+export const PREVIOUS_HEADER = "Keyhive-Previous";
+/** JetStream's code for "no message found". */
+const NO_MESSAGE = 10037;
 
 export class InstanceLogs implements OtherJournals {
 	constructor(
@@ -36,34 +38,30 @@ export class InstanceLogs implements OtherJournals {
 
 	/**
 	 * The instance's records up to and including untilSeq, in order; each carries its group's sequence.
-	 * Read through an ephemeral pull consumer of the instance's subject, deleted after; a gap in its
-	 * delivery sequence (a message lost on a reconnect) fails the read rather than skip a record.
+	 * Read one message at a time from the stream's leader (a consumer may be placed on a replica
+	 * still catching up), and checked as a chain: every message the journal wrote names the
+	 * sequence before it, so a message missing in between fails the read instead of being skipped.
 	 */
 	async *read(instance: string, untilSeq: number): AsyncIterable<Positioned> {
-		const info = await this.jsm.consumers.add(this.stream, {
-			filter_subject: this.subjectOf(instance),
-			deliver_policy: DeliverPolicy.All,
-			ack_policy: AckPolicy.None,
-			mem_storage: true,
-			num_replicas: 1,
-			inactive_threshold: nanos(READER_IDLE_MS),
-		});
-		const consumer = await this.js.consumers.get(this.stream, info.name);
-		const messages = await consumer.consume({ max_messages: 256 });
-		let delivered = 0;
-		try {
-			for await (const message of messages) {
-				if (message.info.deliverySequence !== ++delivered) {
-					throw new Error(`reading the journal of ${instance}: delivery ${message.info.deliverySequence} came where ${delivered} was due`);
+		const subject = this.subjectOf(instance);
+		let previous: number | null = null;
+		for (let from = 1; from <= untilSeq; ) {
+			const message = await this.jsm.streams.getMessage(this.stream, nextOnSubject(from, subject)).catch((err: NatsError) => {
+				if (err.api_error?.err_code === NO_MESSAGE || err.code === "404") return null;
+				throw err;
+			});
+			if (message === null || message.seq > untilSeq) throw new Error(`the journal of ${instance} ends before its seal at ${untilSeq}`);
+			const records = JSON.parse(message.string()) as JournalRecord[];
+			const before = message.header?.get(PREVIOUS_HEADER);
+			if (before) {
+				const expected = previous ?? (records[0]?.t === "snapshot" && records[0].begin ? Number(before) : 0);
+				if (Number(before) !== expected) {
+					throw new Error(`the journal of ${instance} has a gap: message ${message.seq} follows ${before}, the read found ${expected}`);
 				}
-				if (message.seq > untilSeq) break;
-				for (const record of JSON.parse(message.string()) as JournalRecord[]) yield { record, seq: message.seq };
-				if (message.seq === untilSeq) break;
 			}
-		} finally {
-			// stop(), not close(): close waits for pulls a reader that broke off never takes.
-			messages.stop();
-			await this.jsm.consumers.delete(this.stream, info.name).catch(() => undefined);
+			for (const record of records) yield { record, seq: message.seq };
+			previous = message.seq;
+			from = message.seq + 1;
 		}
 	}
 
@@ -79,4 +77,10 @@ export class InstanceLogs implements OtherJournals {
 	private subjectOf(instance: string): string {
 		return `${this.subjectPrefix}.${instance}`;
 	}
+}
+
+/** The first message at or after seq on subject (STREAM.MSG.GET takes next_by_subj since nats-server 2.9; nats.js types only direct gets with it). */
+function nextOnSubject(seq: number, subject: string): MsgRequest {
+	const request: { seq: number; next_by_subj: string } = { seq, next_by_subj: subject };
+	return request as unknown as MsgRequest;
 }

@@ -13,10 +13,10 @@
  * JetStream what the subject's last message is, which tells stored, not stored or
  * sealed, and until it can tell, every write waits (nothing is acked meanwhile).
  */
-import { connect, type JetStreamClient, type JetStreamManager, type NatsConnection, type NatsError } from "nats";
+import { connect, headers, type JetStreamClient, type JetStreamManager, type MsgHdrs, type NatsConnection, type NatsError } from "nats";
 import type { NatsOptions } from "../nats";
 import { newInstanceId } from "./instance-id";
-import { InstanceLogs } from "./instance-logs";
+import { InstanceLogs, PREVIOUS_HEADER } from "./instance-logs";
 import { FencedError, type Journal, type JournalTarget, JournalUnavailableError } from "./journal";
 import { ensureStream, JournalStartError, streamNames } from "./jetstream-stream";
 import type { JournalRecord } from "./records";
@@ -133,6 +133,7 @@ export class JetStreamJournal implements Journal {
 				const ack = await this.js.publish(this.subject, JSON.stringify([record]), {
 					msgID: `${this.instance}:0`,
 					expect: { lastSubjectSequence: 0 },
+					headers: previousHeader(0),
 					timeout: PUBLISH_TIMEOUT_MS,
 				});
 				this.last = ack.seq;
@@ -283,7 +284,12 @@ export class JetStreamJournal implements Journal {
 	/** One try: stored, sealed by another node, or not stored (the caller tries again with the same msgID). */
 	private async publish(body: string, msgID: string): Promise<Outcome> {
 		try {
-			const ack = await this.js.publish(this.subject, body, { msgID, expect: { lastSubjectSequence: this.last }, timeout: PUBLISH_TIMEOUT_MS });
+			const ack = await this.js.publish(this.subject, body, {
+				msgID,
+				expect: { lastSubjectSequence: this.last },
+				headers: previousHeader(this.last),
+				timeout: PUBLISH_TIMEOUT_MS,
+			});
 			return { stored: ack.seq };
 		} catch (err) {
 			if ((err as NatsError).api_error?.err_code === WRONG_LAST_SEQUENCE) return this.lastOutcome(msgID, err);
@@ -367,6 +373,7 @@ export class JetStreamJournal implements Journal {
 		}
 		this.bytesSinceSnapshot = 0;
 		this.lastSnapshotBytes = bytes;
+		this.options.logger.info(`journal snapshot at ${begin}: ${bytes} bytes; what came before it is purged`);
 		await this.jsm.streams.purge(this.stream, { filter: this.subject, seq: begin }).catch((err: Error) => {
 			this.options.logger.warn(`could not purge the journal before its snapshot (${err.message}); the next snapshot will`);
 		});
@@ -380,6 +387,12 @@ export function storageRefusal(err: unknown): string | null {
 	// 10047 insufficient resources, 10023 insufficient resources, 10026/10027 account limits, 10077 maximum messages/bytes exceeded.
 	if ([10023, 10026, 10027, 10047, 10077].includes(api.err_code ?? 0)) return api.description;
 	return null;
+}
+
+function previousHeader(previous: number): MsgHdrs {
+	const h = headers();
+	h.set(PREVIOUS_HEADER, String(previous));
+	return h;
 }
 
 function sleep(ms: number): Promise<void> {

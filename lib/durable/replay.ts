@@ -15,6 +15,8 @@ const BATCH = 200;
 
 export class Replay {
 	records = 0;
+	/** Complete snapshots read. */
+	snapshots = 0;
 	private state = new Store(":memory:");
 	/** A snapshot being read, not yet complete. */
 	private next: Store | null = null;
@@ -32,6 +34,7 @@ export class Replay {
 			if (!this.next) return;
 			this.next.receive(record.part);
 			if (record.last) {
+				this.snapshots++;
 				this.state.close();
 				this.state = this.next;
 				this.next = null;

@@ -129,7 +129,7 @@ export class Takeover implements TopologyParticipant {
 			this.seen.delete(instance);
 			this.taken++;
 			this.options.logger?.info(
-				`took over the journal of lost instance ${instance} (${why}): ${replay.records} records, ${rows} pending rows, ${actors} actor records, in ${Date.now() - started} ms`,
+				`took over the journal of lost instance ${instance} (${why}): ${replay.records} records${replay.snapshots > 0 ? ` from a snapshot` : ""}, ${rows} pending rows, ${actors} actor records, in ${Date.now() - started} ms`,
 			);
 		} finally {
 			state.close();

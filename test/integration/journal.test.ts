@@ -6,10 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { connect, DiscardPolicy, type JetStreamManager, type NatsConnection } from "nats";
+import { connect, DiscardPolicy, headers, type JetStreamManager, type NatsConnection } from "nats";
 import { FencedError, type Positioned } from "../../lib/durable/journal";
 import { JetStreamJournal } from "../../lib/durable/jetstream-journal";
 import { JournalStartError, streamNames } from "../../lib/durable/jetstream-stream";
+import { PREVIOUS_HEADER } from "../../lib/durable/instance-logs";
 import type { EnteringRow } from "../../lib/durable/records";
 import { Replay } from "../../lib/durable/replay";
 import { natsOptions } from "../../lib/nats";
@@ -110,6 +111,19 @@ describe("the JetStream journal", () => {
 
 		await taker.logs.remove(writer.instance);
 		assert.deepEqual(await taker.logs.instances(), [taker.instance]);
+	});
+
+	it("a read fails, rather than skip, when a message in the chain of a journal is not the one its successor names", async () => {
+		const namespace = uniqueName("journal");
+		const { journal: writer } = await open(namespace, "n1");
+		const { journal: taker } = await open(namespace, "n2");
+		await writer.write({ t: "epoch" });
+		// A message that names a predecessor other than the one before it: what a read that skipped one would see.
+		const h = headers();
+		h.set(PREVIOUS_HEADER, "1");
+		await nc.jetstream().publish(`${streamNames(namespace).subjectPrefix}.${writer.instance}`, "[]", { headers: h });
+		const sealedAt = await taker.logs.seal(writer.instance, "n2");
+		await assert.rejects(readAll(taker, writer.instance, sealedAt), /has a gap/);
 	});
 
 	it("an idle instance finds out it was sealed without writing", async () => {
