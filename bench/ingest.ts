@@ -5,6 +5,8 @@
  *     (the broker's own speed on this machine);
  * (b) one keyhive node, with every actor live, taking N messages from the
  *     inbox to their results on the results queue;
+ * (b2) the same with its journal on JetStream (TRANSPORTER set: every commit
+ *     durable in NATS before it counts), against (b);
  * (a2) the same broker work without keyhive: a bare consumer that publishes
  *     one result per message with confirms and acks after them;
  * all fed by the same publisher and timed the same way, from the first
@@ -19,6 +21,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { ServiceBroker, type ServiceSchema } from "moleculer";
+import { connect } from "nats";
+import { streamNames } from "../lib/durable/jetstream-stream";
+import { natsOptions } from "../lib/nats";
 import { DynamicManager } from "../lib/actors/dynamic-manager";
 import type { ActorMessage, ActorSpec, PerformContext } from "../lib/actors/types";
 import { readConfig } from "../lib/config";
@@ -34,10 +39,12 @@ checkArgs(
   --actors N    actors live on the keyhive node (default 1,000,000)
   --seconds S   length of the steady-rate latency run (default 10)
   --rate R      messages per second in that run (default 2,000)
-Needs RabbitMQ (AMQP_URL, default amqp://guest:guest@127.0.0.1:5672).`,
+Needs RabbitMQ (AMQP_URL, default amqp://guest:guest@127.0.0.1:5672) and, for (b2),
+nats-server with JetStream (NATS_URL, default nats://127.0.0.1:4222).`,
 	["messages", "actors", "seconds", "rate"],
 );
 const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 const MESSAGES = numberArg("messages", 100_000);
 const ACTORS = numberArg("actors", 1_000_000);
 const SECONDS = numberArg("seconds", 10);
@@ -154,7 +161,8 @@ async function pipelineBaseline(connection: amqp.ChannelModel): Promise<number> 
 	return MESSAGES / elapsed;
 }
 
-async function startKeyhive(dir: string, queue: string, results: string): Promise<ServiceBroker> {
+/** One keyhive node in this process; transporter "" keeps its journal in its SQLite file, a NATS URL puts it on JetStream. */
+async function startKeyhive(dir: string, queue: string, results: string, transporter = "", namespace = ""): Promise<ServiceBroker> {
 	const config = readConfig({
 		...process.env,
 		NODEID: "bench",
@@ -163,7 +171,8 @@ async function startKeyhive(dir: string, queue: string, results: string): Promis
 		KEYHIVE_QUEUE: queue,
 		KEYHIVE_RESULTS_QUEUE: results,
 		AMQP_URL,
-		TRANSPORTER: "",
+		TRANSPORTER: transporter,
+		NAMESPACE: namespace,
 	});
 	const broker = new ServiceBroker({ ...brokerOptions(config), logger: false });
 	for (const name of ["store", "topology", "ingest"]) broker.loadService(path.join(__dirname, "..", "services", `${name}.service.ts`));
@@ -176,6 +185,42 @@ async function startKeyhive(dir: string, queue: string, results: string): Promis
 		await sleep(100);
 	}
 	return broker;
+}
+
+/** (b2): N messages through a node whose journal is on JetStream, from the first publish to the last result. */
+async function durableThroughput(connection: amqp.ChannelModel): Promise<number> {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-ingest-durable-"));
+	const queue = `bench-durable-inbox-${process.pid}`;
+	const resultsQueue = `bench-durable-results-${process.pid}`;
+	const namespace = `bench-durable-${process.pid}`;
+	const broker = await startKeyhive(dir, queue, resultsQueue, NATS_URL, namespace);
+	const channel = await connection.createChannel();
+	await channel.assertQueue(resultsQueue, { durable: true });
+	const seen = new Set<string>();
+	await channel.consume(resultsQueue, (msg) => {
+		if (!msg) return;
+		seen.add((JSON.parse(msg.content.toString()) as { id: string }).id);
+		channel.ack(msg);
+	});
+	const publisher = await connection.createConfirmChannel();
+	const started = performance.now();
+	await publish(publisher, queue, 0, MESSAGES);
+	await waitFor(() => seen.size >= MESSAGES, 600_000, 5, "durable keyhive results");
+	const rate = MESSAGES / ((performance.now() - started) / 1000);
+	await broker.stop();
+	for (const q of [resultsQueue, queue, `${queue}.dead`]) await channel.deleteQueue(q).catch(() => undefined);
+	await channel.deleteExchange(`${queue}.dlx`).catch(() => undefined);
+	await publisher.close();
+	await channel.close();
+	await deleteStream(namespace);
+	fs.rmSync(dir, { recursive: true, force: true });
+	return rate;
+}
+
+async function deleteStream(namespace: string): Promise<void> {
+	const nc = await connect(natsOptions(NATS_URL));
+	await (await nc.jetstreamManager()).streams.delete(streamNames(namespace).stream).catch(() => undefined);
+	await nc.close();
 }
 
 async function main(): Promise<void> {
@@ -208,6 +253,11 @@ async function main(): Promise<void> {
 	await waitFor(() => received.size >= MESSAGES, 600_000, 5, "keyhive results");
 	const keyhiveRate = MESSAGES / ((performance.now() - started) / 1000);
 
+	log(`(b2) keyhive node with its journal on JetStream at ${NATS_URL}`);
+	await broker.stop();
+	const durableRate = await durableThroughput(connection);
+	const local = await startKeyhive(dir, queue, resultsQueue);
+
 	log(`(c) latency at ${RATE} msg/s for ${SECONDS} s`);
 	const sentAt = new Map<string, number>();
 	const perTick = RATE / 100;
@@ -225,7 +275,7 @@ async function main(): Promise<void> {
 	const toResult = [...sentAt].map(([id, at]) => received.get(id)! - at);
 	const achievedRate = sentAt.size / SECONDS;
 
-	await broker.stop();
+	await local.stop();
 	await resultsChannel.deleteQueue(resultsQueue);
 	for (const q of [queue, `${queue}.dead`]) await resultsChannel.deleteQueue(q).catch(() => undefined);
 	await resultsChannel.deleteExchange(`${queue}.dlx`).catch(() => undefined);
@@ -241,6 +291,8 @@ async function main(): Promise<void> {
 		{ figure: "(a) bare amqplib consume + ack", value: round(bareRate, 0), unit: "msg/s" },
 		{ figure: "(b) keyhive publish → result", value: round(keyhiveRate, 0), unit: "msg/s" },
 		{ figure: "ratio (b)/(a)", value: round(ratio, 2), target: "≥ 0.8", pass: ratio >= 0.8 },
+		{ figure: "(b2) keyhive, journal on JetStream", value: round(durableRate, 0), unit: "msg/s" },
+		{ figure: "ratio (b2)/(b): durable ÷ local", value: round(durableRate / keyhiveRate, 2), target: "≥ 0.9", pass: durableRate / keyhiveRate >= 0.9 },
 		{ figure: "(a2) bare consume → result → ack", value: round(pipelineRate, 0), unit: "msg/s" },
 		{ figure: "ratio (b)/(a2): keyhive's own cost", value: round(keyhiveRate / pipelineRate, 2) },
 		{ figure: `(c) steady rate achieved`, value: round(achievedRate, 0), unit: "msg/s" },
@@ -258,6 +310,8 @@ async function main(): Promise<void> {
 		ratio: round(ratio, 3),
 		barePipelineMsgPerSec: round(pipelineRate, 0),
 		ratioToPipeline: round(keyhiveRate / pipelineRate, 3),
+		durableMsgPerSec: round(durableRate, 0),
+		durableRatio: round(durableRate / keyhiveRate, 3),
 		steadyRate: round(achievedRate, 0),
 		performLatencyP50Ms: round(p50, 1),
 		performLatencyP99Ms: round(p99, 1),
