@@ -119,6 +119,7 @@ export class KeyhiveNode {
 			durable: this.durable,
 			journals: () => this.journals,
 			liveNodes: () => this.live,
+			confirmOwner: () => this.durable.journal.confirmOwner(),
 			graceMs: config.discoveryMs + 2 * config.heartbeatTimeoutS * 1000 + 3000,
 			isCurrent: (view) => this.topology.view === view,
 			logger,

@@ -43,6 +43,12 @@ export interface TakeoverOptions {
 	liveNodes(): ReadonlyMap<string, string | null>;
 	/** How long a journal whose node is not in discovery may be a node starting (its journal opens before it is discovered). */
 	graceMs: number;
+	/**
+	 * Resolves if this node still owns its own journal; throws if it was taken over. A node that
+	 * resumes from a stall sees peers gone that are alive (it missed their heartbeats): asked
+	 * first, it learns it is the one taken over before it seals a live node's journal.
+	 */
+	confirmOwner(): Promise<void>;
 	/** Whether view is still the node's current view (a handoff for an older one stops early). */
 	isCurrent(view: View): boolean;
 	logger?: { info(msg: string): void; warn(msg: string): void };
@@ -91,8 +97,10 @@ export class Takeover implements TopologyParticipant {
 				const live = this.options.liveNodes();
 				this.noteLive(live);
 				const state = orphanState(instance, live, { seenLive: this.seen.has(instance), graceOver: this.graceOver(instance) });
-				if (state === "orphaned") await this.takeOver(journals, instance, whyOrphaned(instance, live));
-				else if (state === "starting") waiting = true;
+				if (state === "orphaned") {
+					await this.options.confirmOwner();
+					await this.takeOver(journals, instance, whyOrphaned(instance, live));
+				} else if (state === "starting") waiting = true;
 			}
 			if (!waiting) return;
 			await new Promise((resolve) => setTimeout(resolve, RECHECK_MS));

@@ -1,11 +1,11 @@
 /**
  * Carries out one planned action on the soak cluster and says what happened
  * in one line. Topology actions end with the cluster ready on the expected
- * members; a kill also yields the keys the killed node owned at that moment
- * (their order and counts are exempt from the checks, see verify()).
+ * members. No key is exempt from the checks: a killed, stalled or lost node's
+ * keys are taken over from its journal with their state and order.
  */
 import * as path from "path";
-import { Ring } from "../../lib/ring";
+import { FENCED_EXIT_CODE } from "../../services/keyhive";
 import { closeConnectionFromOutside } from "../support/amqp";
 import { sleep } from "../support/wait";
 import type { SoakCluster } from "./harness";
@@ -17,8 +17,6 @@ export interface Outcome {
 	ok: boolean;
 	/** What happened, for the action's log line. */
 	detail: string;
-	/** kill-restart: keys the killed node owned just before the kill. */
-	crashedKeys?: string[];
 	/** scale-in: rows and results the leaving node kept (lost for good: it never comes back). */
 	leftBehind?: { pending: number; outbox: number; dead: number } | null;
 }
@@ -26,19 +24,14 @@ export interface Outcome {
 /** A graceful leave that takes longer is not graceful (KEYHIVE_LEAVE_TIMEOUT_MS is 30 s): the node is SIGKILLed. */
 const LEAVE_LIMIT_MS = 60_000;
 
-export function keyNames(keys: number): string[] {
-	return Array.from({ length: keys }, (_, i) => `key_${i + 1}`);
-}
-
 async function timed(what: () => Promise<unknown>): Promise<number> {
 	const started = Date.now();
 	await what();
 	return Date.now() - started;
 }
 
-export async function carryOut(cluster: SoakCluster, action: Action, keys: number): Promise<Outcome> {
+export async function carryOut(cluster: SoakCluster, action: Action): Promise<Outcome> {
 	const steps: string[] = [];
-	let crashedKeys: string[] | undefined;
 	try {
 		switch (action.kind) {
 			case "scale-out": {
@@ -64,18 +57,39 @@ export async function carryOut(cluster: SoakCluster, action: Action, keys: numbe
 			}
 			case "kill-restart": {
 				const node = cluster.node(action.target);
-				const ring = Ring.of(action.before.map((l) => cluster.id(l)));
-				crashedKeys = keyNames(keys).filter((k) => ring.ownerOf(k) === node.nodeID);
 				steps.push(`active consumer ${await cluster.activeConsumer()}`);
 				const killedAt = new Date().toISOString().slice(11, 23);
 				await node.kill();
-				steps.push(`SIGKILL at ${killedAt} (${crashedKeys.length} keys exempt)`);
+				steps.push(`SIGKILL at ${killedAt}`);
 				const without = action.before.filter((l) => l !== action.target);
 				steps.push(`ready without it in ${seconds(await timed(() => cluster.ready(without)))}`);
 				await sleep(action.downMs ?? 0);
 				cluster.start(action.target);
 				steps.push(`restarted ${seconds(action.downMs ?? 0)} later; ready in ${seconds(await timed(() => cluster.ready(action.after)))}`);
-				return { ok: true, detail: steps.join("; "), crashedKeys };
+				return { ok: true, detail: steps.join("; ") };
+			}
+			case "stall": {
+				const node = cluster.node(action.target);
+				const without = action.before.filter((l) => l !== action.target);
+				node.freeze();
+				steps.push(`SIGSTOP at ${new Date().toISOString().slice(11, 23)}`);
+				steps.push(`ready without it in ${seconds(await timed(() => cluster.ready(without)))}`);
+				node.thaw();
+				const code = await node.exited();
+				if (code !== FENCED_EXIT_CODE) return { ok: false, detail: [...steps, `SIGCONT: exited with ${code}, not ${FENCED_EXIT_CODE} (fenced)`].join("; ") };
+				steps.push(`SIGCONT: exited fenced (${code})`);
+				cluster.start(action.target);
+				steps.push(`started again; ready in ${seconds(await timed(() => cluster.ready(action.after)))}`);
+				return { ok: true, detail: steps.join("; ") };
+			}
+			case "lose": {
+				const node = cluster.node(action.target);
+				await node.kill();
+				node.deleteData();
+				cluster.retired.add(action.target);
+				steps.push(`SIGKILL and data dir deleted at ${new Date().toISOString().slice(11, 23)}`);
+				steps.push(`ready without it in ${seconds(await timed(() => cluster.ready(action.after)))}`);
+				return { ok: true, detail: steps.join("; ") };
 			}
 			case "close-amqp": {
 				steps.push(`active consumer ${await cluster.activeConsumer()}`);
@@ -88,6 +102,6 @@ export async function carryOut(cluster: SoakCluster, action: Action, keys: numbe
 		}
 	} catch (err) {
 		steps.push(`FAILED: ${(err as Error).message}`);
-		return { ok: false, detail: steps.join("; "), crashedKeys };
+		return { ok: false, detail: steps.join("; ") };
 	}
 }

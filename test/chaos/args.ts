@@ -22,8 +22,10 @@ export const USAGE = `usage: node --import tsx test/chaos/soak.ts --nodes N --mi
        npm run chaos -- --nodes N --minutes M [options]
 
 Runs N keyhive nodes on the local NATS and RabbitMQ under a steady keyed load
-for M minutes while scaling out and in, SIGKILLing and restarting nodes and
-closing their RabbitMQ connections at seeded random times; then drains and
+for M minutes while scaling out and in, SIGKILLing and restarting nodes,
+freezing nodes past the heartbeat timeout (stall), SIGKILLing nodes and deleting
+their data dirs for good (lose) and closing their RabbitMQ connections at seeded
+random times; then drains and
 checks that no message was lost, none was performed twice, every key's
 messages were performed in order, and no key ran on two nodes at once.
 

@@ -36,7 +36,6 @@ export interface Evaluation {
 export interface EvaluationInput {
 	published: PublishedMessage[];
 	results: ResultLine[];
-	crashed: Set<string>;
 	performs: PerformRecord[];
 }
 
@@ -45,7 +44,7 @@ function few(list: string[], max = 5): string {
 }
 
 export function evaluate(input: EvaluationInput): Evaluation {
-	const verdict = verify(input.published, input.results, input.crashed);
+	const verdict = verify(input.published, input.results);
 	const nodesById = new Map<string, Set<string>>();
 	for (const r of input.results) {
 		const set = nodesById.get(r.id) ?? new Set<string>();
@@ -58,7 +57,6 @@ export function evaluate(input: EvaluationInput): Evaluation {
 	const loggedMessages = input.performs.reduce((sum, r) => sum + r.messages, 0);
 	const performedIds = nodesById.size;
 	const keys = new Set(input.published.map((m) => m.key));
-	const exempt = [...input.crashed].filter((k) => keys.has(k)).length;
 	const rows: CheckRow[] = [
 		{
 			name: "no id lost",
@@ -73,7 +71,7 @@ export function evaluate(input: EvaluationInput): Evaluation {
 		{
 			name: "order per key",
 			status: pass(verdict.outOfOrder.length === 0),
-			detail: `${verdict.outOfOrder.length} of ${keys.size - exempt} keys out of order${few(verdict.outOfOrder)}; ${exempt} keys exempt (owned by a node when it was SIGKILLed)`,
+			detail: `${verdict.outOfOrder.length} of ${keys.size} keys out of order${few(verdict.outOfOrder)}`,
 		},
 		// verify() checks counts only while nothing is missing (a lost id shifts every later count).
 		verdict.missing.length > 0
@@ -111,7 +109,7 @@ export function traces(input: EvaluationInput, evaluation: Evaluation, max = 5):
 		const key = byId.get(id);
 		if (key) keys.push(key);
 	}
-	return [...new Set(keys)].slice(0, max).map((k) => `${k}${input.crashed.has(k) ? " (exempt)" : ""}: ${trace(input.published, input.results, k)}`);
+	return [...new Set(keys)].slice(0, max).map((k) => `${k}: ${trace(input.published, input.results, k)}`);
 }
 
 /** A fixed-width table. */

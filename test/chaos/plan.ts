@@ -13,9 +13,14 @@
  */
 import type { Prng } from "./prng";
 
-export type ActionKind = "scale-out" | "scale-in" | "kill-restart" | "close-amqp";
+/**
+ * stall: SIGSTOP past the heartbeat timeout, then SIGCONT; the node finds itself taken over,
+ * exits with 75 and is started again. lose: SIGKILL and its data dir deleted, never back
+ * (a later scale-out is its replacement, a new node with a new id and an empty dir).
+ */
+export type ActionKind = "scale-out" | "scale-in" | "kill-restart" | "close-amqp" | "stall" | "lose";
 
-export const ACTION_KINDS: readonly ActionKind[] = ["scale-out", "scale-in", "kill-restart", "close-amqp"];
+export const ACTION_KINDS: readonly ActionKind[] = ["scale-out", "scale-in", "kill-restart", "close-amqp", "stall", "lose"];
 
 export interface Action {
 	/** 1-based position in the plan. */
@@ -95,6 +100,8 @@ export class ChaosPlan {
 			"scale-in": stoppable,
 			"kill-restart": stoppable,
 			"close-amqp": this.running.length > 0,
+			stall: stoppable,
+			lose: stoppable,
 		};
 		return this.kinds.filter((kind) => allowedNow[kind]);
 	}
@@ -114,8 +121,12 @@ export class ChaosPlan {
 				this.running = [...this.running, target];
 				break;
 			case "scale-in":
+			case "lose":
 				target = this.rng.pick(this.running.filter((n) => n !== this.protectedNode));
 				this.running = this.running.filter((n) => n !== target);
+				break;
+			case "stall":
+				target = this.rng.pick(this.running.filter((n) => n !== this.protectedNode));
 				break;
 			case "kill-restart":
 				target = this.rng.pick(this.running.filter((n) => n !== this.protectedNode));

@@ -75,8 +75,7 @@ async function main(): Promise<number> {
 	process.once("SIGINT", () => abort("interrupted", 130));
 	process.once("SIGTERM", () => abort("terminated", 143));
 
-	const done: Record<ActionKind, number> = { "scale-out": 0, "scale-in": 0, "kill-restart": 0, "close-amqp": 0 };
-	const crashed = new Set<string>();
+	const done: Record<ActionKind, number> = { "scale-out": 0, "scale-in": 0, "kill-restart": 0, "close-amqp": 0, stall: 0, lose: 0 };
 	const liveness: string[] = [];
 	const leftBehind: string[] = [];
 	let failed = false;
@@ -112,8 +111,7 @@ async function main(): Promise<number> {
 			await sleep(action.delayMs);
 			if (aborting) break;
 			const at = Date.now();
-			const outcome = await carryOut(cluster, action, args.keys);
-			for (const k of outcome.crashedKeys ?? []) crashed.add(k);
+			const outcome = await carryOut(cluster, action);
 			if (outcome.leftBehind && (outcome.leftBehind.pending > 0 || outcome.leftBehind.outbox > 0)) {
 				leftBehind.push(`${action.target}: ${outcome.leftBehind.pending} pending, ${outcome.leftBehind.outbox} unpublished results`);
 			} else if (action.kind === "scale-in" && outcome.leftBehind === null) {
@@ -164,7 +162,7 @@ async function main(): Promise<number> {
 		await sleep(2000);
 
 		// Checks.
-		const input = { published, results: cluster.results.results, crashed, performs: cluster.performs() };
+		const input = { published, results: cluster.results.results, performs: cluster.performs() };
 		const evaluation = evaluate(input);
 		const rows: CheckRow[] = [
 			...evaluation.rows,

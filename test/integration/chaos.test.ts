@@ -1,8 +1,8 @@
 /**
  * The chaos soak in its short CI form: 3 real nodes for 1.5 minutes under load,
- * with seeded scale-outs, graceful scale-ins, SIGKILLs with restarts and
- * RabbitMQ connections closed from outside, then drained and checked (about
- * two minutes in all). The soak runs as its own process, as `npm run chaos`
+ * with seeded scale-outs, graceful scale-ins, SIGKILLs with restarts, stalls past
+ * the heartbeat timeout, nodes lost with their disks and RabbitMQ connections
+ * closed from outside, then drained and checked (about three minutes in all). The soak runs as its own process, as `npm run chaos`
  * does; its summary is the failure message. KEYHIVE_TEST_LOG=1 streams its output.
  */
 import assert from "node:assert/strict";
@@ -11,8 +11,8 @@ import * as path from "node:path";
 import { describe, it } from "node:test";
 
 const ROOT = path.resolve(__dirname, "..", "..");
-// Seed 8 plans one action of each kind within 1.5 minutes, a SIGKILL with restart among them.
-const ARGS = ["--nodes", "3", "--minutes", "1.5", "--seed", "8"];
+// Seed 41 plans every kind within 1.5 minutes: close-amqp, lose, scale-out (the lost node's replacement), stall, kill-restart, scale-in, scale-out.
+const ARGS = ["--nodes", "3", "--minutes", "1.5", "--seed", "41"];
 /** The soak's own hard deadline is 1.5 + 3 minutes; this only catches a soak that ignores it. */
 const TIMEOUT_MS = 6 * 60_000;
 

@@ -84,9 +84,15 @@ describe("ChaosPlan", () => {
 							running.add(action.target);
 							break;
 						case "scale-in":
+						case "lose":
 							assert.notEqual(action.target, "c1");
 							assert.ok(running.has(action.target));
 							running.delete(action.target);
+							break;
+						case "stall":
+							assert.notEqual(action.target, "c1");
+							assert.ok(running.has(action.target));
+							assert.ok(running.size - 1 >= 2, `seed ${seed}: a stall with ${running.size} running leaves fewer than 2`);
 							break;
 						case "kill-restart":
 							assert.notEqual(action.target, "c1");
@@ -111,7 +117,7 @@ describe("ChaosPlan", () => {
 
 	it("uses every kind of action, and with two nodes only scale-out and close-amqp", () => {
 		const kinds = new Set(actions(1, 200).map((a) => a.kind));
-		assert.deepEqual([...kinds].sort(), ["close-amqp", "kill-restart", "scale-in", "scale-out"]);
+		assert.deepEqual([...kinds].sort(), ["close-amqp", "kill-restart", "lose", "scale-in", "scale-out", "stall"]);
 		const plan = new ChaosPlan(new Prng(5), { initialNodes: 2 });
 		assert.deepEqual(plan.allowed().sort(), ["close-amqp", "scale-out"]);
 	});

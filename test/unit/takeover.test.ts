@@ -49,7 +49,7 @@ after(() => {
 /** Discovery as the node sees it: keyhive node id → the instance it advertises (null while it opens its journal). */
 type Live = Map<string, string | null>;
 
-function node(self: string, journals: MemoryJournals, live: Live = new Map(), graceMs = 0) {
+function node(self: string, journals: MemoryJournals, live: Live = new Map(), graceMs = 0, owner = { value: true }) {
 	const store = new Store(":memory:");
 	stores.push(store);
 	const durable = DurableStore.local(store);
@@ -60,6 +60,7 @@ function node(self: string, journals: MemoryJournals, live: Live = new Map(), gr
 		journals: () => journals,
 		liveNodes: () => live,
 		graceMs,
+		confirmOwner: () => (owner.value ? Promise.resolve() : Promise.reject(new Error("this node was taken over"))),
 		isCurrent: (view) => view === current,
 	});
 	return {
@@ -171,6 +172,15 @@ describe("taking over the journals of lost instances", () => {
 		live.delete("c");
 		await a.handoff(viewOf(["a"]));
 		assert.deepEqual(journals.sealed, [crashed]);
+	});
+
+	it("a node that no longer owns its own journal (it stalled and was taken over) seals nothing", async () => {
+		const journals = new MemoryJournals();
+		const alive = newInstanceId("c");
+		lostInstance(journals, alive);
+		const a = node("a", journals, new Map(), 0, { value: false });
+		await assert.rejects(a.handoff(viewOf(["a"])), /taken over/);
+		assert.deepEqual(journals.sealed, []);
 	});
 
 	it("a journal whose name says no node is taken over", async () => {
