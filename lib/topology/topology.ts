@@ -10,6 +10,9 @@
 import { createHash } from "crypto";
 import { Ring } from "../ring";
 
+/** How long a failed handoff waits before it runs again. */
+const HANDOFF_RETRY_MS = 1000;
+
 export type TopologyState = "down" | "assembling" | "rehashing" | "ready" | "stopping" | "stopped";
 
 export interface View {
@@ -204,10 +207,20 @@ export class Topology {
 		for (const part of this.parts) part.onView?.(view);
 	}
 
+	/** Runs every participant's handoff for view, all of them again after a failure (each is idempotent), until it is done or the view is old. */
 	private async runHandoff(view: View): Promise<void> {
-		for (const part of this.parts) {
-			if (this.currentView !== view) return;
-			await part.handoff?.(view);
+		for (;;) {
+			try {
+				for (const part of this.parts) {
+					if (this.currentView !== view) return;
+					await part.handoff?.(view);
+				}
+				break;
+			} catch (err) {
+				if (this.currentView !== view) return;
+				this.options.logger?.warn(`handoff for view ${view.id} failed (${(err as Error).message}); trying again in ${HANDOFF_RETRY_MS / 1000} s`);
+				await new Promise((resolve) => setTimeout(resolve, HANDOFF_RETRY_MS));
+			}
 		}
 		if (this.currentView !== view) return;
 		this.doneViews.set(this.options.self, view.id);

@@ -274,6 +274,24 @@ describe("Topology states", () => {
 		assert.equal(h.topology.state, "ready");
 	});
 
+	it("runs every handoff again after one fails, and settles once all of them succeed", async () => {
+		const h = harness("a");
+		const runs: string[] = [];
+		let failures = 1;
+		h.topology.addParticipant({ handoff: async () => void runs.push("first") });
+		h.topology.addParticipant({
+			handoff: async () => {
+				runs.push("second");
+				if (failures-- > 0) throw new Error("JetStream cannot store now");
+			},
+		});
+		h.topology.start();
+		h.topology.update(["a"], ["a"]);
+		await waitFor(() => h.topology.state === "ready", { message: "ready after the retry", timeoutMs: 5000 });
+		assert.deepEqual(runs, ["first", "second", "first", "second"]);
+		assert.equal(h.announced.length, 1);
+	});
+
 	it("onView comes before the state change, with the same view", () => {
 		const order: string[] = [];
 		const t = new Topology({ self: "a", consensus: 1, ringPoints: 160, announce: () => undefined });
