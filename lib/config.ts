@@ -151,7 +151,8 @@ export const VARIABLES: readonly Variable[] = [
 			if (!/^[A-Za-z0-9._-]{1,100}$/.test(raw)) throw new ConfigError(`NODEID may hold letters, digits, '.', '_' and '-' (1 to 100), got "${raw}"`);
 			return raw;
 		},
-		meaning: "Moleculer nodeID; keep it stable across restarts so a node finds its own data",
+		meaning:
+			"Moleculer nodeID; must be unique among live nodes. With a transporter a node keeps nothing by its id (its state is in its journal), so any id will do; without one, keep it stable so a restart finds its SQLite file",
 	}),
 	variable({
 		name: "TRANSPORTER",
@@ -159,7 +160,8 @@ export const VARIABLES: readonly Variable[] = [
 		default: undefined,
 		shown: "(none: a node runs alone)",
 		parse: urlList("TRANSPORTER", ["nats", "tls"]),
-		meaning: "Moleculer transporter URL, e.g. nats://127.0.0.1:4222 (credentials allowed, never logged)",
+		meaning:
+			"Moleculer transporter URL, e.g. nats://127.0.0.1:4222, or a comma-separated list of a NATS cluster's servers (credentials allowed, never logged). The NATS servers must run JetStream (`-js`): the node keeps its journal there, and stops at start with one line when it cannot",
 	}),
 	variable({
 		name: "NAMESPACE",
