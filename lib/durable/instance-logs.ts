@@ -69,11 +69,6 @@ export class InstanceLogs implements OtherJournals {
 		await this.jsm.streams.purge(this.stream, { filter: this.subjectOf(instance) });
 	}
 
-	/** Bytes the stream holds (every instance's journal). */
-	async bytes(): Promise<number> {
-		return (await this.jsm.streams.info(this.stream)).state.bytes;
-	}
-
 	private subjectOf(instance: string): string {
 		return `${this.subjectPrefix}.${instance}`;
 	}

@@ -61,8 +61,6 @@ const PART_BYTES = 256 * 1024;
 const RECHECK_MS = 250;
 
 export class Takeover implements TopologyParticipant {
-	/** Instances taken over since start. */
-	taken = 0;
 	/** One handoff's takeover at a time: a newer view's waits for the older one's. */
 	private running: Promise<void> = Promise.resolve();
 
@@ -115,7 +113,7 @@ export class Takeover implements TopologyParticipant {
 	}
 
 	private async takeOver(journals: OtherJournals, instance: string, why: string): Promise<void> {
-		const started = Date.now();
+		const started = performance.now();
 		const sealedAt = await journals.seal(instance, this.options.self);
 		const replay = new Replay();
 		let state: Store;
@@ -135,9 +133,8 @@ export class Takeover implements TopologyParticipant {
 			await journals.remove(instance);
 			this.found.delete(instance);
 			this.seen.delete(instance);
-			this.taken++;
 			this.options.logger?.info(
-				`took over the journal of lost instance ${instance} (${why}): ${replay.records} records${replay.snapshots > 0 ? ` from a snapshot` : ""}, ${rows} pending rows, ${actors} actor records, in ${Date.now() - started} ms`,
+				`took over the journal of lost instance ${instance} (${why}): ${replay.records} records${replay.snapshots > 0 ? ` from a snapshot` : ""}, ${rows} pending rows, ${actors} actor records, in ${Math.round(performance.now() - started)} ms`,
 			);
 		} finally {
 			state.close();
