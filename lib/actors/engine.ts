@@ -91,8 +91,10 @@ export abstract class ActorEngine {
 	protected view: View | null = null;
 	protected state: TopologyState = "down";
 	protected settled = false;
-	/** A row of an owned key without an actor arrived before the settle and was left in the store. */
-	protected skippedUnsettled = false;
+	/** Owned keys without an actor whose rows were left in the store (before the settle, or during the walk): dealt when the actor is spawned. */
+	protected readonly skipped = new Set<string>();
+	/** The view whose specs activation is walking: a key without stored state waits for its spec. */
+	protected walking: View | null = null;
 	protected readonly settles = new SettleMemory();
 	private timers: NodeJS.Timeout[] = [];
 	protected busyCount = 0;
@@ -166,6 +168,8 @@ export abstract class ActorEngine {
 		const init = this.behaviour.init?.(id, payload);
 		const actor = new Actor(id, init === undefined ? payload : init, interval);
 		this.actors.set(id, actor);
+		// Its rows that waited go first, before any row that arrives from now on.
+		if (this.skipped.delete(id)) this.deal(this.store.messagesOf(id));
 		// The first periodic perform falls anywhere in one interval, so a million actors spawned together do not all fire in one tick.
 		if (interval > 0) this.wheel.schedule(actor, Math.random() * interval, Date.now());
 		return actor;
@@ -173,12 +177,12 @@ export abstract class ActorEngine {
 
 	/** Deals every pending row not dealt yet (after a settle, rows for new keys wait in the store). */
 	protected rescan(): void {
-		this.skippedUnsettled = false;
+		this.skipped.clear();
 		let after = 0;
 		for (;;) {
 			const rows = this.store.scan(after, 5000);
 			if (rows.length === 0) break;
-			this.deal(rows.filter((row) => !this.mailboxes.isDealt(row.seq)));
+			this.deal(rows);
 			after = rows[rows.length - 1].seq;
 		}
 	}
@@ -187,14 +191,18 @@ export abstract class ActorEngine {
 
 	private deal(rows: StoredMessage[]): void {
 		for (const row of rows) {
+			if (this.mailboxes.isDealt(row.seq)) continue;
 			let actor = this.actors.get(row.key);
 			if (!actor) {
-				if (!this.active || !this.owns(row.key)) continue;
-				if (!this.settled) {
-					this.skippedUnsettled = true;
+				if (!this.owns(row.key)) continue;
+				const spawned = this.active && this.settled ? this.activateOnDemand(row.key) : null;
+				if (!spawned) {
+					this.skipped.add(row.key);
 					continue;
 				}
-				actor = this.activateOnDemand(row.key);
+				actor = spawned;
+				// Spawning dealt the key's rows that waited, this one among them.
+				if (this.mailboxes.isDealt(row.seq)) continue;
 			}
 			if (actor.flags & LEAVING) continue;
 			this.mailboxes.add(actor, row);
@@ -202,9 +210,11 @@ export abstract class ActorEngine {
 		}
 	}
 
-	private activateOnDemand(id: string): Actor {
+	/** The actor of a key with rows and none: from its stored record, else (unless a walk of the specs is under way) from spawn(). */
+	private activateOnDemand(id: string): Actor | null {
 		const record = this.store.actor(id);
 		if (record && !record.deleted) return this.spawn(id, record.payload, record.timeout);
+		if (this.walking !== null) return null;
 		const initial = this.behaviour.spawn?.(id) ?? {};
 		// spawn()'s timeout is Tarearbol's name for the periodic interval.
 		return this.spawn(id, initial.payload ?? null, initial.timeout ?? this.defaultInterval);
@@ -313,7 +323,7 @@ export abstract class ActorEngine {
 			this.release(actor, f.removed);
 			if (f.removed === "replaced") this.adoptReplacement(f.commit.actors![1]);
 			// Rows that waited behind the last perform activate the key again.
-			this.deal(this.store.messagesOf(actor.id).filter((r) => !this.mailboxes.isDealt(r.seq)));
+			this.deal(this.store.messagesOf(actor.id));
 			return;
 		}
 		if (actor.flags & LEAVING) {

@@ -70,12 +70,22 @@ export class ActorRuntime extends ActorEngine implements TopologyParticipant, Ac
 	onSettled(view: View): void {
 		if (this.view !== view) return;
 		this.settled = true;
-		const activation = this.settles.settle(view, this.self, (id) => this.owns(id))
-			? activateOwned(this, view).then((complete) => {
-					if (complete) this.rescan();
-				})
-			: Promise.resolve(this.rescanIfSkipped());
-		void activation.then(() => this.readyWaiters.wakeAll());
+		if (!this.settles.settle(view, this.self, (id) => this.owns(id))) {
+			this.rescanIfSkipped();
+			this.readyWaiters.wakeAll();
+			return;
+		}
+		// Keys with stored state (a takeover's, a handoff's) perform now, not after a walk of every
+		// spec; a key without one waits for its spec, and the rescan after the walk deals its rows.
+		this.walking = view;
+		this.rescan();
+		void activateOwned(this, view).then((complete) => {
+			if (this.walking === view) this.walking = null;
+			if (complete) this.rescan();
+			// A newer view stopped this walk and needed none of its own: what waited for the walk goes now.
+			else if (this.walking === null) this.rescanIfSkipped();
+			this.readyWaiters.wakeAll();
+		});
 	}
 
 	/** Whether this node still holds the actor of key (its rows must not ship yet). */
@@ -99,7 +109,7 @@ export class ActorRuntime extends ActorEngine implements TopologyParticipant, Ac
 
 	/** Rows of owned keys without an actor waited for the settle: deal them now. */
 	private rescanIfSkipped(): void {
-		if (this.skippedUnsettled) this.rescan();
+		if (this.skipped.size > 0) this.rescan();
 	}
 
 	// ---- the API behind the actions ----------------------------------------

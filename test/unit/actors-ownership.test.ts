@@ -238,6 +238,44 @@ describe("ActorRuntime: restart", () => {
 });
 
 describe("ActorRuntime: activation after a settle", () => {
+	it("after a settle, a key with stored state performs the rows that waited before the walk of the specs ends, and a key without waits for its spec, its waiting rows before any new one", async () => {
+		const keys = Array.from({ length: 200 }, (_, i) => `key_${i + 1}`);
+		const two = viewOf(["n1", "n2"]);
+		const gate = deferred();
+		let walks = 0;
+		const rec = recorder((call) => ({ replace: (call.payload as number) + call.messages.length }));
+		rec.behaviour.childrenSpecs = async () => {
+			if (++walks > 1) await gate.promise;
+			return keys.map((id) => ({ id, payload: 1000, timeout: 0 }));
+		};
+		rec.behaviour.spawn = () => ({ payload: -1 });
+		const { rt, store } = await runtime(rec.behaviour, { members: ["n1", "n2"] });
+		const [held, fresh] = keys.filter((k) => two.ring.ownerOf(k) === "n2");
+		// What a takeover or a handoff leaves before the settle: a stored actor and rows for keys n1 does not own yet.
+		store.commit({ actors: [{ id: held, payload: 5, timeout: 0, deleted: false }] });
+		for (const id of ["h1", "h2"]) send(store, held, id, "x");
+		send(store, fresh, "f1", "x");
+
+		const ONE = viewOf(["n1"]);
+		rt.onView(ONE);
+		await rt.handoff(ONE);
+		rt.onSettled(ONE);
+		await waitFor(() => rt.get(held)?.payload === 7, { message: `${held} performs its two rows while the walk waits` });
+		assert.equal(walks, 2, "the second walk is waiting for its specs");
+		send(store, fresh, "f2", "x");
+		await sleep(50);
+		assert.deepEqual(rec.of(fresh), [], `${fresh} has no stored state: nothing of it performs before its spec`);
+
+		gate.resolve();
+		await waitFor(() => rec.of(fresh).flatMap((c) => c.messages.map((m) => m.id)).length === 2, { message: `${fresh} performs f1 and f2` });
+		assert.deepEqual(
+			rec.of(fresh).flatMap((c) => c.messages.map((m) => m.id)),
+			["f1", "f2"],
+			"the row that waited first",
+		);
+		assert.equal(rt.get(fresh)!.payload, 1002, "spawned from its spec, not from spawn()");
+	});
+
 	it("walks the specs again only when this node can own new keys (not on a join, yes after a leave)", async () => {
 		let walks = 0;
 		const ids = Array.from({ length: 200 }, (_, i) => `spec_${i}`);
