@@ -221,7 +221,7 @@ export const VARIABLES: readonly Variable[] = [
 		key: "heartbeatTimeoutS",
 		default: "2",
 		parse: integer("KEYHIVE_HEARTBEAT_TIMEOUT_S", 1, 600),
-		meaning: "a node silent this long is dead (noticed within about twice this)",
+		meaning: "a node silent this long is dead (looked for every 250 ms)",
 	}),
 	variable({
 		name: "KEYHIVE_DISCOVERY_MS",

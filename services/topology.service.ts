@@ -26,10 +26,10 @@ const MEMBER_SERVICE = "worker";
  * starts meanwhile still counts it among the nodes its barrier waits for.
  */
 const PARTICIPANT_MARK = "keyhive";
-/** The parts of Moleculer's registry that send this node's INFO again (not in its typings). */
-interface LocalInfo {
+/** The parts of Moleculer's registry that send this node's INFO again and look for silent peers (not in its typings). */
+interface RegistryInternals {
 	regenerateLocalRawInfo(incSeq: boolean): unknown;
-	discoverer: { sendLocalNodeInfo(): Promise<void> };
+	discoverer: { sendLocalNodeInfo(): Promise<void>; checkRemoteNodes(): void };
 }
 
 /** Node metadata naming the node's journal instance: a journal no available node names is taken over. */
@@ -204,7 +204,7 @@ const TopologyService = {
 		if (node.instance) {
 			this.broker.metadata[INSTANCE_MARK] = node.instance;
 			// Peers hear of the instance now, and never again from an INFO cached without it.
-			const registry = this.broker.registry as unknown as LocalInfo;
+			const registry = this.broker.registry as unknown as RegistryInternals;
 			registry.regenerateLocalRawInfo(true);
 			await registry.discoverer.sendLocalNodeInfo();
 		}
@@ -212,7 +212,13 @@ const TopologyService = {
 		await new Promise((resolve) => setTimeout(resolve, node.config.discoveryMs));
 		this.refresh();
 		node.topology.start();
-		this.pollTimer = setInterval(() => void this.askWaiting(), POLL_MS);
+		const discoverer = (this.broker.registry as unknown as RegistryInternals).discoverer;
+		this.pollTimer = setInterval(() => {
+			// Moleculer looks for silent peers only once per heartbeat timeout, which makes a lost node
+			// known up to twice the timeout after its last heartbeat; looking each poll keeps it near once.
+			discoverer.checkRemoteNodes();
+			void this.askWaiting();
+		}, POLL_MS);
 		if (this.broker.isMetricsEnabled()) this.metricsTimer = setInterval(() => this.sampleMetrics(), 1000);
 	},
 
