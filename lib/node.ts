@@ -148,6 +148,7 @@ export class KeyhiveNode {
 				for (const l of this.listeners) l.onSettled?.(view);
 			},
 			onStateChange: (from, to, view) => {
+				this.journal?.holdSnapshots(to !== "ready");
 				this.runtime?.onStateChange(from, to);
 				this.shipper.onStateChange(from, to);
 				for (const l of this.listeners) l.onStateChange?.(from, to, view);

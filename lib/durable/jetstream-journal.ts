@@ -74,6 +74,8 @@ export class JetStreamJournal implements Journal {
 	private unavailableSince: number | null = null;
 	private bytesSinceSnapshot = 0;
 	private lastSnapshotBytes = 0;
+	/** A view is changing: a snapshot would hold up its handoff (holdSnapshots). */
+	private snapshotsHeld = false;
 	private readonly watch: NodeJS.Timeout;
 	private lastWriteAt = performance.now();
 	/** When a write or check last proved the subject unsealed. */
@@ -177,6 +179,10 @@ export class JetStreamJournal implements Journal {
 			throw new FencedError(this.instance, outcome.sealed);
 		}
 		this.ownerConfirmedAt = Math.max(this.ownerConfirmedAt, asked);
+	}
+
+	holdSnapshots(hold: boolean): void {
+		this.snapshotsHeld = hold;
 	}
 
 	onFenced(listener: (reason: string) => void): void {
@@ -345,12 +351,15 @@ export class JetStreamJournal implements Journal {
 	}
 
 	/**
-	 * Once enough was written since the last snapshot: the whole store in parts, with
+	 * Once enough was written since the last snapshot (twice as much while writes wait or a view changes): the whole store in parts, with
 	 * nothing else written in between, then everything before it is purged. A reader
 	 * uses a snapshot only when its last part is there.
 	 */
 	private async snapshotIfDue(): Promise<void> {
-		if (this.bytesSinceSnapshot < Math.max(SNAPSHOT_MIN_BYTES, 2 * this.lastSnapshotBytes)) return;
+		const due = Math.max(SNAPSHOT_MIN_BYTES, 2 * this.lastSnapshotBytes);
+		// Writes waiting or a view changing go first, unless the journal grew to twice its due size.
+		const deferred = this.queue.length > 0 || this.snapshotsHeld;
+		if (this.bytesSinceSnapshot < (deferred ? 2 * due : due)) return;
 		const target = this.options.target;
 		let begin = 0;
 		let bytes = 0;

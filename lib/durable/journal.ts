@@ -42,6 +42,11 @@ export interface Journal {
 	 * the heartbeat timeout finds out before it acts, not after.
 	 */
 	confirmOwner(): Promise<void>;
+	/**
+	 * While held (a view changing), no snapshot starts unless the log grew to twice the size at
+	 * which one is due: a snapshot holds every write while it is taken, a handoff's too.
+	 */
+	holdSnapshots(hold: boolean): void;
 	/** Called once when another node took this instance's log over: nothing more commits. */
 	onFenced(listener: (reason: string) => void): void;
 	/** Deletes this instance's log: everything it held was handed off. */

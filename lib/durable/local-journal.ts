@@ -39,6 +39,10 @@ export class LocalJournal implements Journal {
 		// Nobody else writes this node's file: it always owns it.
 	}
 
+	holdSnapshots(): void {
+		// The file is its own snapshot: there is none to hold.
+	}
+
 	onFenced(): void {
 		// Nobody else writes this node's file: it is never fenced.
 	}

@@ -56,6 +56,8 @@ export interface TakeoverOptions {
 
 /** Bytes per record when the taken-over state is committed to this node's journal. */
 const PART_BYTES = 256 * 1024;
+/** Parts written at once: enough for the journal to fill its groups, few enough to keep memory small. */
+const WINDOW_PARTS = 8;
 
 /** How often a handoff waiting for a node that is opening its journal looks again. */
 const RECHECK_MS = 250;
@@ -127,9 +129,16 @@ export class Takeover implements TopologyParticipant {
 		try {
 			const rows = state.pendingCount;
 			const actors = state.actorRecordCount;
+			// Parts in flight together: the journal groups them into fewer publishes, in their order.
+			const inFlight: Promise<unknown>[] = [];
 			for (let next = state.snapshotPart(null, PART_BYTES); next; next = state.snapshotPart(next.cursor, PART_BYTES)) {
-				await this.options.durable.receive(next.part);
+				const write = this.options.durable.receive(next.part);
+				// Awaited below, in order: a failure surfaces there, not as an unhandled rejection.
+				write.catch(() => undefined);
+				inFlight.push(write);
+				if (inFlight.length >= WINDOW_PARTS) await inFlight.shift();
 			}
+			await Promise.all(inFlight);
 			await journals.remove(instance);
 			this.found.delete(instance);
 			this.seen.delete(instance);
