@@ -68,6 +68,10 @@ export class Shipper implements TopologyParticipant {
 		this.snapshot = null;
 		this.awaitingResults.clear();
 		this.outbound = new Set(this.store.keysHeld().filter((key) => this.isForeign(key)));
+		// A refusal backed off under the view before; in this one that owner may take the keys now.
+		if (this.retryTimer) clearTimeout(this.retryTimer);
+		this.retryTimer = null;
+		this.retryMs = RETRY_MIN_MS;
 		this.kick();
 	}
 

@@ -197,6 +197,21 @@ describe("Shipper", () => {
 		assert.equal(p.a.pendingCount, 0);
 	});
 
+	it("a new view cuts a refusal's backoff short: the owner that refused may take the keys in it", async () => {
+		const p = pair();
+		p.refusing = true;
+		fill(p.a, B_KEYS.slice(0, 2), 1);
+		activate(p);
+		// Backoffs of 50, 100, 200, 400 and 800 ms: after the sixth refusal the next try waits 1.6 s.
+		await waitFor(() => p.calls.length >= 6, { message: "six refused attempts", timeoutMs: 5000 });
+		p.refusing = false;
+		const refused = p.calls.length;
+		p.shipper.onView(viewOf(["a", "b"]));
+		await sleep(300);
+		assert.ok(p.calls.length > refused, "shipped again at once under the new view");
+		await waitFor(() => p.b.pendingCount === 2, { message: "rows at b", timeoutMs: 1000 });
+	});
+
 	it("a failure after some parts went keeps order and ships the rest exactly once", async () => {
 		const p = pair({ batchRows: 3 });
 		const key = B_KEYS[0];
