@@ -7,10 +7,14 @@
  *     inbox to their results on the results queue;
  * (b2) the same with its journal on JetStream (TRANSPORTER set: every commit
  *     durable in NATS before it counts), against (b);
+ * (b3) the same as (b) with a worker that publishes no results, timed to the
+ *     last message performed, against (a): what keyhive itself costs, apart
+ *     from the results contract;
  * (a2) the same broker work without keyhive: a bare consumer that publishes
  *     one result per message with confirms and acks after them;
  * all fed by the same publisher and timed the same way, from the first
- * publish to the last message consumed (a) or result received (a2, b).
+ * publish to the last message consumed (a), performed (b3) or result
+ * received (a2, b, b2). Each keyhive run has a fresh node, queues and data dir.
  * (c) publish → perform latency at a steady rate (and publish → result,
  *     which crosses the broker twice).
  * The node runs the demo worker's counting in a worker service that also
@@ -53,24 +57,30 @@ const CONFIRM_WINDOW = 10_000;
 
 const keyOf = (i: number) => `key_${((i * 7919) % ACTORS) + 1}`;
 
-/** When each message was performed (this process runs the node, so one clock serves both ends). */
+/** When each message of the current run was performed (this process runs the node, so one clock serves both ends). */
 const performedAt = new Map<string, number>();
 
-/** The demo worker's counting, plus a note of when each message is performed. */
-const BenchWorker = {
-	name: "worker",
-	mixins: [DynamicManager({ node: keyhiveNode })],
-	methods: {
-		*childrenSpecs(): Iterable<ActorSpec> {
-			for (let i = 1; i <= ACTORS; i++) yield { id: `key_${i}`, payload: 0, timeout: 0 };
+/**
+ * The demo worker's counting, plus a note of when each message is performed;
+ * without results it keeps the count and publishes nothing.
+ */
+function benchWorker(publishResults: boolean) {
+	return {
+		name: "worker",
+		mixins: [DynamicManager({ node: keyhiveNode })],
+		methods: {
+			*childrenSpecs(): Iterable<ActorSpec> {
+				for (let i = 1; i <= ACTORS; i++) yield { id: `key_${i}`, payload: 0, timeout: 0 };
+			},
+			perform(id: string, payload: unknown, messages: ActorMessage[], ctx: PerformContext) {
+				const now = performance.now();
+				for (const m of messages) performedAt.set(m.id, now);
+				if (publishResults) return count(id, payload, messages, ctx);
+				return { replace: (typeof payload === "number" ? payload : 0) + messages.length };
+			},
 		},
-		perform(id: string, payload: unknown, messages: ActorMessage[], ctx: PerformContext) {
-			const now = performance.now();
-			for (const m of messages) performedAt.set(m.id, now);
-			return count(id, payload, messages, ctx);
-		},
-	},
-};
+	};
+}
 
 /**
  * Publishes count messages, noting each send time when asked. Confirms are
@@ -161,64 +171,136 @@ async function pipelineBaseline(connection: amqp.ChannelModel): Promise<number> 
 	return MESSAGES / elapsed;
 }
 
-/** One keyhive node in this process; transporter "" keeps its journal in its SQLite file, a NATS URL puts it on JetStream. */
-async function startKeyhive(dir: string, queue: string, results: string, transporter = "", namespace = ""): Promise<ServiceBroker> {
-	const config = readConfig({
-		...process.env,
-		NODEID: "bench",
-		KEYHIVE_DATA_DIR: dir,
-		KEYHIVE_ACTORS: String(ACTORS),
-		KEYHIVE_QUEUE: queue,
-		KEYHIVE_RESULTS_QUEUE: results,
-		AMQP_URL,
-		TRANSPORTER: transporter,
-		NAMESPACE: namespace,
-	});
-	const broker = new ServiceBroker({ ...brokerOptions(config), logger: false });
-	for (const name of ["store", "topology", "ingest"]) broker.loadService(path.join(__dirname, "..", "services", `${name}.service.ts`));
-	broker.createService(BenchWorker as unknown as ServiceSchema);
-	await broker.start();
-	for (;;) {
-		const stats = await callAction(broker, "worker.stats");
-		const ingest = await callAction(broker, "ingest.status");
-		if (stats.actors >= ACTORS && ingest.consuming) break;
-		await sleep(100);
-	}
-	return broker;
+interface KeyhiveRun {
+	/** Names the run's queues, data dir and stream. */
+	name: string;
+	/** "" keeps the node's journal in its SQLite file; a NATS URL puts it on JetStream. */
+	transporter: string;
+	/** Whether the worker publishes a result per message (the run is then timed to the last result). */
+	results: boolean;
 }
 
-/** (b2): N messages through a node whose journal is on JetStream, from the first publish to the last result. */
-async function durableThroughput(connection: amqp.ChannelModel): Promise<number> {
-	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-ingest-durable-"));
-	const queue = `bench-durable-inbox-${process.pid}`;
-	const resultsQueue = `bench-durable-results-${process.pid}`;
-	const namespace = `bench-durable-${process.pid}`;
-	const broker = await startKeyhive(dir, queue, resultsQueue, NATS_URL, namespace);
+/** One keyhive node of run in this process, every actor live and the inbox consumed, on queues and a data dir of its own. */
+class KeyhiveNode {
+	readonly queue: string;
+	readonly resultsQueue: string;
+	private readonly dir: string;
+	private readonly namespace: string;
+	private broker: ServiceBroker | null = null;
+
+	constructor(private readonly run: KeyhiveRun) {
+		this.queue = `bench-${run.name}-inbox-${process.pid}`;
+		this.resultsQueue = `bench-${run.name}-results-${process.pid}`;
+		this.namespace = `bench-${run.name}-${process.pid}`;
+		this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `bench-ingest-${run.name}-`));
+	}
+
+	async start(): Promise<void> {
+		const config = readConfig({
+			...process.env,
+			NODEID: "bench",
+			KEYHIVE_DATA_DIR: this.dir,
+			KEYHIVE_ACTORS: String(ACTORS),
+			KEYHIVE_QUEUE: this.queue,
+			KEYHIVE_RESULTS_QUEUE: this.resultsQueue,
+			AMQP_URL,
+			TRANSPORTER: this.run.transporter,
+			NAMESPACE: this.namespace,
+		});
+		const broker = new ServiceBroker({ ...brokerOptions(config), logger: false });
+		this.broker = broker;
+		for (const name of ["store", "topology", "ingest"]) broker.loadService(path.join(__dirname, "..", "services", `${name}.service.ts`));
+		broker.createService(benchWorker(this.run.results) as unknown as ServiceSchema);
+		await broker.start();
+		for (;;) {
+			const stats = await callAction(broker, "worker.stats");
+			const ingest = await callAction(broker, "ingest.status");
+			if (stats.actors >= ACTORS && ingest.consuming) break;
+			await sleep(100);
+		}
+	}
+
+	/** Stops the node and removes what the run left: queues, data dir, journal stream. */
+	async remove(connection: amqp.ChannelModel): Promise<void> {
+		await this.broker?.stop();
+		const channel = await connection.createChannel();
+		for (const q of [this.resultsQueue, this.queue, `${this.queue}.dead`]) await channel.deleteQueue(q).catch(() => undefined);
+		await channel.deleteExchange(`${this.queue}.dlx`).catch(() => undefined);
+		await channel.close();
+		if (this.run.transporter !== "") await deleteStream(this.run.transporter, this.namespace);
+		fs.rmSync(this.dir, { recursive: true, force: true });
+	}
+}
+
+/** Consumes a results queue, noting when each result was first received. */
+async function receiveResults(connection: amqp.ChannelModel, queue: string): Promise<{ received: Map<string, number>; channel: amqp.Channel }> {
 	const channel = await connection.createChannel();
-	await channel.assertQueue(resultsQueue, { durable: true });
-	const seen = new Set<string>();
-	await channel.consume(resultsQueue, (msg) => {
+	await channel.assertQueue(queue, { durable: true });
+	const received = new Map<string, number>();
+	await channel.consume(queue, (msg) => {
 		if (!msg) return;
-		seen.add((JSON.parse(msg.content.toString()) as { id: string }).id);
+		const { id } = JSON.parse(msg.content.toString()) as { id: string };
+		if (!received.has(id)) received.set(id, performance.now());
 		channel.ack(msg);
 	});
-	const publisher = await connection.createConfirmChannel();
-	const started = performance.now();
-	await publish(publisher, queue, 0, MESSAGES);
-	await waitFor(() => seen.size >= MESSAGES, 600_000, 5, "durable keyhive results");
-	const rate = MESSAGES / ((performance.now() - started) / 1000);
-	await broker.stop();
-	for (const q of [resultsQueue, queue, `${queue}.dead`]) await channel.deleteQueue(q).catch(() => undefined);
-	await channel.deleteExchange(`${queue}.dlx`).catch(() => undefined);
-	await publisher.close();
-	await channel.close();
-	await deleteStream(namespace);
-	fs.rmSync(dir, { recursive: true, force: true });
-	return rate;
+	return { received, channel };
 }
 
-async function deleteStream(namespace: string): Promise<void> {
-	const nc = await connect(natsOptions(NATS_URL));
+/** (b), (b2), (b3): N messages through a fresh node, from the first publish to the last result (or the last perform, without results). */
+async function throughput(connection: amqp.ChannelModel, run: KeyhiveRun): Promise<number> {
+	const node = new KeyhiveNode(run);
+	try {
+		await node.start();
+		performedAt.clear();
+		const { received, channel } = await receiveResults(connection, node.resultsQueue);
+		const publisher = await connection.createConfirmChannel();
+		const started = performance.now();
+		await publish(publisher, node.queue, 0, MESSAGES);
+		const done = run.results ? () => received.size >= MESSAGES : () => performedAt.size >= MESSAGES;
+		await waitFor(done, 600_000, 5, `keyhive (${run.name}) ${run.results ? "results" : "performs"}`);
+		const rate = MESSAGES / ((performance.now() - started) / 1000);
+		await publisher.close();
+		await channel.close();
+		return rate;
+	} finally {
+		await node.remove(connection);
+	}
+}
+
+/** (c): publish → perform and publish → result latency at a steady rate, on a fresh local node. */
+async function latency(connection: amqp.ChannelModel): Promise<{ toPerform: number[]; toResult: number[]; achievedRate: number }> {
+	const node = new KeyhiveNode({ name: "latency", transporter: "", results: true });
+	try {
+		await node.start();
+		performedAt.clear();
+		const { received, channel } = await receiveResults(connection, node.resultsQueue);
+		const publisher = await connection.createConfirmChannel();
+		const sentAt = new Map<string, number>();
+		const perTick = RATE / 100;
+		let next = 0;
+		const end = performance.now() + SECONDS * 1000;
+		while (performance.now() < end) {
+			const tick = performance.now();
+			await publish(publisher, node.queue, next, perTick, sentAt);
+			next += perTick;
+			await sleep(Math.max(0, 10 - (performance.now() - tick)));
+		}
+		await publisher.waitForConfirms();
+		await waitFor(() => [...sentAt.keys()].every((id) => received.has(id)), 60_000, 10, "steady-rate results");
+		await publisher.close();
+		await channel.close();
+		return {
+			toPerform: [...sentAt].map(([id, at]) => performedAt.get(id)! - at),
+			toResult: [...sentAt].map(([id, at]) => received.get(id)! - at),
+			achievedRate: sentAt.size / SECONDS,
+		};
+	} finally {
+		await node.remove(connection);
+	}
+}
+
+async function deleteStream(url: string, namespace: string): Promise<void> {
+	const nc = await connect(natsOptions(url));
 	await (await nc.jetstreamManager()).streams.delete(streamNames(namespace).stream).catch(() => undefined);
 	await nc.close();
 }
@@ -230,57 +312,15 @@ async function main(): Promise<void> {
 	log(`(a2) bare consume → publish result → ack, ${MESSAGES.toLocaleString()} messages`);
 	const pipelineRate = await pipelineBaseline(connection);
 
-	const dir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-ingest-"));
-	const queue = `bench-inbox-${process.pid}`;
-	const resultsQueue = `bench-results-${process.pid}`;
-	log(`(b) keyhive node with ${ACTORS.toLocaleString()} actors`);
-	const spawnStarted = performance.now();
-	const broker = await startKeyhive(dir, queue, resultsQueue);
-	log(`node ready with every actor live in ${round((performance.now() - spawnStarted) / 1000)} s`);
-
-	const resultsChannel = await connection.createChannel();
-	await resultsChannel.assertQueue(resultsQueue, { durable: true });
-	const received = new Map<string, number>();
-	await resultsChannel.consume(resultsQueue, (msg) => {
-		if (!msg) return;
-		const { id } = JSON.parse(msg.content.toString()) as { id: string };
-		if (!received.has(id)) received.set(id, performance.now());
-		resultsChannel.ack(msg);
-	});
-	const publisher = await connection.createConfirmChannel();
-	const started = performance.now();
-	await publish(publisher, queue, 0, MESSAGES);
-	await waitFor(() => received.size >= MESSAGES, 600_000, 5, "keyhive results");
-	const keyhiveRate = MESSAGES / ((performance.now() - started) / 1000);
-
-	log(`(b2) keyhive node with its journal on JetStream at ${NATS_URL}`);
-	await broker.stop();
-	const durableRate = await durableThroughput(connection);
-	const local = await startKeyhive(dir, queue, resultsQueue);
-
+	log(`(b) keyhive node with ${ACTORS.toLocaleString()} actors, journal in SQLite`);
+	const keyhiveRate = await throughput(connection, { name: "local", transporter: "", results: true });
+	log(`(b2) the same with its journal on JetStream at ${NATS_URL}`);
+	const durableRate = await throughput(connection, { name: "durable", transporter: NATS_URL, results: true });
+	log(`(b3) the same as (b) with a worker that publishes no results`);
+	const noResultsRate = await throughput(connection, { name: "no-results", transporter: "", results: false });
 	log(`(c) latency at ${RATE} msg/s for ${SECONDS} s`);
-	const sentAt = new Map<string, number>();
-	const perTick = RATE / 100;
-	let next = MESSAGES;
-	const end = performance.now() + SECONDS * 1000;
-	while (performance.now() < end) {
-		const tick = performance.now();
-		await publish(publisher, queue, next, perTick, sentAt);
-		next += perTick;
-		await sleep(Math.max(0, 10 - (performance.now() - tick)));
-	}
-	await publisher.waitForConfirms();
-	await waitFor(() => [...sentAt.keys()].every((id) => received.has(id)), 60_000, 10, "steady-rate results");
-	const toPerform = [...sentAt].map(([id, at]) => performedAt.get(id)! - at);
-	const toResult = [...sentAt].map(([id, at]) => received.get(id)! - at);
-	const achievedRate = sentAt.size / SECONDS;
-
-	await local.stop();
-	await resultsChannel.deleteQueue(resultsQueue);
-	for (const q of [queue, `${queue}.dead`]) await resultsChannel.deleteQueue(q).catch(() => undefined);
-	await resultsChannel.deleteExchange(`${queue}.dlx`).catch(() => undefined);
+	const { toPerform, toResult, achievedRate } = await latency(connection);
 	await connection.close();
-	fs.rmSync(dir, { recursive: true, force: true });
 
 	const ratio = keyhiveRate / bareRate;
 	const p50 = percentile(toPerform, 0.5);
@@ -290,11 +330,13 @@ async function main(): Promise<void> {
 	printTable(`bench:ingest — ${MESSAGES.toLocaleString()} messages, ${ACTORS.toLocaleString()} actors live, ${os.cpus().length} cores`, [
 		{ figure: "(a) bare amqplib consume + ack", value: round(bareRate, 0), unit: "msg/s" },
 		{ figure: "(b) keyhive publish → result", value: round(keyhiveRate, 0), unit: "msg/s" },
-		{ figure: "ratio (b)/(a)", value: round(ratio, 2), target: "≥ 0.8", pass: ratio >= 0.8 },
+		{ figure: "ratio (b)/(a)", value: round(ratio, 2) },
 		{ figure: "(b2) keyhive, journal on JetStream", value: round(durableRate, 0), unit: "msg/s" },
 		{ figure: "ratio (b2)/(b): durable ÷ local", value: round(durableRate / keyhiveRate, 2), target: "≥ 0.9", pass: durableRate / keyhiveRate >= 0.9 },
+		{ figure: "(b3) keyhive publish → performed, no results", value: round(noResultsRate, 0), unit: "msg/s" },
+		{ figure: "ratio (b3)/(a): keyhive's own cost", value: round(noResultsRate / bareRate, 2), target: "≥ 0.8", pass: noResultsRate / bareRate >= 0.8 },
 		{ figure: "(a2) bare consume → result → ack", value: round(pipelineRate, 0), unit: "msg/s" },
-		{ figure: "ratio (b)/(a2): keyhive's own cost", value: round(keyhiveRate / pipelineRate, 2) },
+		{ figure: "ratio (b)/(a2): the same broker work without keyhive", value: round(keyhiveRate / pipelineRate, 2) },
 		{ figure: `(c) steady rate achieved`, value: round(achievedRate, 0), unit: "msg/s" },
 		{ figure: "(c) publish → perform p50", value: round(p50, 1), unit: "ms" },
 		{ figure: "(c) publish → perform p99", value: round(p99, 1), unit: "ms", target: "≤ 100", pass: p99 <= 100 },
@@ -312,6 +354,8 @@ async function main(): Promise<void> {
 		ratioToPipeline: round(keyhiveRate / pipelineRate, 3),
 		durableMsgPerSec: round(durableRate, 0),
 		durableRatio: round(durableRate / keyhiveRate, 3),
+		noResultsMsgPerSec: round(noResultsRate, 0),
+		noResultsRatio: round(noResultsRate / bareRate, 3),
 		steadyRate: round(achievedRate, 0),
 		performLatencyP50Ms: round(p50, 1),
 		performLatencyP99Ms: round(p99, 1),
