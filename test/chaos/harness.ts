@@ -12,7 +12,8 @@ import type { ServiceBroker } from "moleculer";
 import { parsePerformLog, type PerformRecord } from "../../lib/actors/perform-log";
 import { callAction } from "../../lib/contracts";
 import { NodeProcess, observer, waitForReady } from "../support/cluster";
-import { AMQP_URL } from "../support/env";
+import { AMQP_URL, NATS_URL } from "../support/env";
+import { deleteJournalStream } from "../support/journal-stream";
 import { tempDir } from "../support/tmp";
 import { deleteQueues, Producer, ResultsCollector } from "../support/traffic";
 import { waitFor } from "../support/wait";
@@ -199,6 +200,9 @@ export class SoakCluster {
 		await this.results.close();
 		await this.broker?.stop().catch(() => undefined);
 		await deleteQueues(AMQP_URL, this.inbox, this.resultsQueue).catch(() => undefined);
-		if (!keepDir) fs.rmSync(this.dir, { recursive: true, force: true });
+		if (!keepDir) {
+			await deleteJournalStream(NATS_URL, this.namespace);
+			fs.rmSync(this.dir, { recursive: true, force: true });
+		}
 	}
 }

@@ -17,7 +17,8 @@ import type { DurableStore } from "../../lib/durable/durable-store";
 import type { Store } from "../../lib/store/store";
 import { closeConnectionFromOutside, deleteAll, drainQueue, openTestChannel, recordingLogger, tempStore } from "../support/amqp";
 import { NodeProcess, observer, waitForReady } from "../support/cluster";
-import { AMQP_URL, freePort, uniqueName } from "../support/env";
+import { AMQP_URL, freePort, NATS_URL, uniqueName } from "../support/env";
+import { deleteJournalStream } from "../support/journal-stream";
 import { fillDisk, onFile, tempDir } from "../support/tmp";
 import { sleep, waitFor } from "../support/wait";
 
@@ -438,6 +439,7 @@ describe("a graceful leave while RabbitMQ is out of reach for the leaving node",
 				exchanges: [deadLetterExchangeOf(env.KEYHIVE_QUEUE)],
 			});
 			await helper.close();
+			await deleteJournalStream(NATS_URL, name);
 			fs.rmSync(dir, { recursive: true, force: true });
 		});
 		leaving.start();
