@@ -213,10 +213,15 @@ const TopologyService = {
 		this.refresh();
 		node.topology.start();
 		const discoverer = (this.broker.registry as unknown as RegistryInternals).discoverer;
+		let lastPoll = performance.now();
 		this.pollTimer = setInterval(() => {
 			// Moleculer looks for silent peers only once per heartbeat timeout, which makes a lost node
 			// known up to twice the timeout after its last heartbeat; looking each poll keeps it near once.
-			discoverer.checkRemoteNodes();
+			// A late poll means the event loop was held (a stall, a long step): the heartbeats that came
+			// meanwhile are not read yet, so it looks at the next one.
+			const now = performance.now();
+			if (now - lastPoll < 2 * POLL_MS) discoverer.checkRemoteNodes();
+			lastPoll = now;
 			void this.askWaiting();
 		}, POLL_MS);
 		if (this.broker.isMetricsEnabled()) this.metricsTimer = setInterval(() => this.sampleMetrics(), 1000);

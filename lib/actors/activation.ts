@@ -18,6 +18,8 @@ export interface ActivationHost {
 	/** Periodic interval of specs that name none. */
 	readonly defaultInterval: number;
 	holds(id: string): boolean;
+	/** Whether the actor was deleted after the walk began (its tombstone is newer than the walk's read of the store). */
+	deletedDuringWalk(id: string): boolean;
 	owns(id: string): boolean;
 	/** Whether view is still the runtime's view and it has not stopped. */
 	isCurrent(view: View): boolean;
@@ -40,7 +42,7 @@ export async function activateOwned(host: ActivationHost, view: View): Promise<b
 	if (!host.isCurrent(view)) return false;
 	for (const spec of specs as Iterable<ActorSpec>) {
 		if (slice.due() && !(await yieldFor(host, view, slice))) return false;
-		if (host.holds(spec.id) || tombstones.has(spec.id) || !host.owns(spec.id)) continue;
+		if (host.holds(spec.id) || tombstones.has(spec.id) || host.deletedDuringWalk(spec.id) || !host.owns(spec.id)) continue;
 		// ActorSpec.timeout is Tarearbol's name for the periodic interval.
 		host.spawn(spec.id, spec.payload ?? null, spec.timeout ?? host.defaultInterval);
 	}
@@ -84,6 +86,11 @@ export class SettleMemory {
 
 	moved(id: string): void {
 		this.movedAway.add(id);
+	}
+
+	/** The walk of the last settle stopped before its end: the next settle walks whatever its view. */
+	interrupted(): void {
+		this.members = null;
 	}
 
 	/** Records the settle on view; whether it may give self keys it does not hold. */

@@ -95,6 +95,8 @@ export abstract class ActorEngine {
 	protected readonly skipped = new Set<string>();
 	/** The view whose specs activation is walking: a key without stored state waits for its spec. */
 	protected walking: View | null = null;
+	/** Keys without an actor whose record an API call is committing: no actor of theirs starts meanwhile. */
+	protected readonly reserved = new Set<string>();
 	protected readonly settles = new SettleMemory();
 	private timers: NodeJS.Timeout[] = [];
 	protected busyCount = 0;
@@ -189,7 +191,7 @@ export abstract class ActorEngine {
 
 	// ---- dealing rows to actors -------------------------------------------
 
-	private deal(rows: StoredMessage[]): void {
+	protected deal(rows: StoredMessage[]): void {
 		for (const row of rows) {
 			if (this.mailboxes.isDealt(row.seq)) continue;
 			let actor = this.actors.get(row.key);
@@ -210,8 +212,9 @@ export abstract class ActorEngine {
 		}
 	}
 
-	/** The actor of a key with rows and none: from its stored record, else (unless a walk of the specs is under way) from spawn(). */
+	/** The actor of a key with rows and none: from its stored record, else (unless a walk of the specs is under way) from spawn(); none while an API call commits for the key. */
 	private activateOnDemand(id: string): Actor | null {
+		if (this.reserved.has(id)) return null;
 		const record = this.store.actor(id);
 		if (record && !record.deleted) return this.spawn(id, record.payload, record.timeout);
 		if (this.walking !== null) return null;

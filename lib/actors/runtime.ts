@@ -45,6 +45,8 @@ export interface RuntimeStats {
 
 export class ActorRuntime extends ActorEngine implements TopologyParticipant, ActivationHost {
 	private readonly readyWaiters = new WaiterList();
+	/** Actors deleted since the walk of the specs began (the walk read the tombstones at its start). */
+	private readonly deletedSinceWalk = new Set<string>();
 
 	// ---- topology participant -------------------------------------------
 
@@ -78,19 +80,31 @@ export class ActorRuntime extends ActorEngine implements TopologyParticipant, Ac
 		// Keys with stored state (a takeover's, a handoff's) perform now, not after a walk of every
 		// spec; a key without one waits for its spec, and the rescan after the walk deals its rows.
 		this.walking = view;
+		this.deletedSinceWalk.clear();
 		this.rescan();
-		void activateOwned(this, view).then((complete) => {
-			if (this.walking === view) this.walking = null;
-			if (complete) this.rescan();
-			// A newer view stopped this walk and needed none of its own: what waited for the walk goes now.
-			else if (this.walking === null) this.rescanIfSkipped();
-			this.readyWaiters.wakeAll();
-		});
+		void activateOwned(this, view)
+			.finally(() => {
+				if (this.walking === view) this.walking = null;
+			})
+			.then((complete) => {
+				if (complete) this.rescan();
+				else {
+					// The next settle walks again: this one did not finish.
+					this.settles.interrupted();
+					// A newer view stopped this walk and needed none of its own: what waited for the walk goes now.
+					if (this.walking === null) this.rescanIfSkipped();
+				}
+				this.readyWaiters.wakeAll();
+			});
 	}
 
-	/** Whether this node still holds the actor of key (its rows must not ship yet). */
+	deletedDuringWalk(id: string): boolean {
+		return this.deletedSinceWalk.has(id);
+	}
+
+	/** Whether this node still holds the actor of key, or an API call is committing one (its rows must not ship yet). */
 	holds(key: string): boolean {
-		return this.actors.has(key);
+		return this.actors.has(key) || this.reserved.has(key);
 	}
 
 	isCurrent(view: View): boolean {
@@ -114,10 +128,9 @@ export class ActorRuntime extends ActorEngine implements TopologyParticipant, Ac
 
 	// ---- the API behind the actions ----------------------------------------
 
-	/** Resolves when this node is settled on its view and may create actors. */
-	whenReady(): Promise<void> {
-		if (this.settled && this.active) return Promise.resolve();
-		return this.readyWaiters.wait();
+	/** Resolves when this node is settled on its view and may create actors (a wake-up from an older view's walk waits on). */
+	async whenReady(): Promise<void> {
+		while (!(this.settled && this.active)) await this.readyWaiters.wait();
 	}
 
 	/** Resolves with the result of the perform that processes message id. */
@@ -141,17 +154,18 @@ export class ActorRuntime extends ActorEngine implements TopologyParticipant, Ac
 		}
 		actor = this.actors.get(id);
 		const interval = timeout ?? actor?.interval ?? this.defaultInterval;
-		await this.holding(actor, () => this.durable.commit({ actors: [{ id, payload, timeout: interval, deleted: false }] }));
 		if (actor) {
+			await this.holding(actor, () => this.durable.commit({ actors: [{ id, payload, timeout: interval, deleted: false }] }));
 			actor.payload = payload;
 			actor.interval = interval;
 			this.wheel.cancel(actor);
 			if (interval > 0) this.wheel.schedule(actor, interval, Date.now());
-		} else {
-			actor = this.spawn(id, payload, interval);
-			this.rescan();
+			return this.info(actor);
 		}
-		return this.info(actor);
+		await this.reserving(id, () => this.durable.commit({ actors: [{ id, payload, timeout: interval, deleted: false }] }));
+		// The key may have moved during the commit: the record ships with it, and no actor starts here.
+		this.assertOwner(id);
+		return this.info(this.spawn(id, payload, interval));
 	}
 
 	/** Removes the actor; its pending messages are dead-lettered with reason "actor deleted". */
@@ -166,15 +180,19 @@ export class ActorRuntime extends ActorEngine implements TopologyParticipant, Ac
 		}
 		const current = this.actors.get(id);
 		const pending = this.store.messagesOf(id);
-		await this.holding(current, () =>
+		const commit = () =>
 			this.durable.commit({
 				dead: pending.map((m) => ({ id: m.id, reason: "actor deleted" })),
 				actors: [{ id, payload: null, timeout: 0, deleted: true }],
-			}),
-		);
+			});
+		if (current) await this.holding(current, commit);
+		else await this.reserving(id, commit);
+		if (this.walking) this.deletedSinceWalk.add(id);
 		this.deadLettered += pending.length;
 		for (const m of pending) this.results.reject(m.id, new Error("actor deleted"));
 		if (current) this.release(current, "deleted");
+		// Rows that came after the deleted ones start the key again, as a row for a deleted key does.
+		else if (this.skipped.delete(id)) this.deal(this.store.messagesOf(id));
 		return current !== undefined;
 	}
 
@@ -193,6 +211,19 @@ export class ActorRuntime extends ActorEngine implements TopologyParticipant, Ac
 			pending: this.store.messagesOf(actor.id).length,
 			lastPerformAgoMs: actor.last < 0 ? null : Date.now() - (this.startedAt + actor.last * 1000),
 		};
+	}
+
+	/**
+	 * Commits for a key without an actor while no actor of it may start: neither the walk nor
+	 * a row arriving spawns one (its rows wait in the store), so the commit's outcome decides.
+	 */
+	private async reserving<T>(id: string, work: () => Promise<T>): Promise<T> {
+		this.reserved.add(id);
+		try {
+			return await work();
+		} finally {
+			this.reserved.delete(id);
+		}
 	}
 
 	private assertOwner(id: string): void {

@@ -12,7 +12,7 @@ import { split } from "../store/split";
 import { Stamps } from "./stamps";
 
 /** Bytes of rows per append or receive record: a record travels in one JetStream message. */
-const RECORD_BYTES = 256 * 1024;
+export const RECORD_BYTES = 256 * 1024;
 
 export interface Stored {
 	stored: StoredMessage[];

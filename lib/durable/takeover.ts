@@ -21,7 +21,8 @@
  */
 import type { Store } from "../store/store";
 import type { TopologyParticipant, View } from "../topology/topology";
-import type { DurableStore } from "./durable-store";
+import { type DurableStore, RECORD_BYTES } from "./durable-store";
+import { split } from "../store/split";
 import type { Positioned } from "./journal";
 import { orphanState, whyOrphaned } from "./instance-id";
 import { Replay } from "./replay";
@@ -54,10 +55,8 @@ export interface TakeoverOptions {
 	logger?: { info(msg: string): void; warn(msg: string): void };
 }
 
-/** Bytes per record when the taken-over state is committed to this node's journal. */
-const PART_BYTES = 256 * 1024;
-/** Parts written at once: enough for the journal to fill its groups, few enough to keep memory small. */
-const WINDOW_PARTS = 8;
+/** Records written at once: enough for the journal to fill its groups, few enough to keep memory small. */
+const WINDOW_RECORDS = 8;
 
 /** How often a handoff waiting for a node that is opening its journal looks again. */
 const RECHECK_MS = 250;
@@ -129,14 +128,17 @@ export class Takeover implements TopologyParticipant {
 		try {
 			const rows = state.pendingCount;
 			const actors = state.actorRecordCount;
-			// Parts in flight together: the journal groups them into fewer publishes, in their order.
+			// Records in flight together: the journal groups them into fewer publishes, in their order.
 			const inFlight: Promise<unknown>[] = [];
-			for (let next = state.snapshotPart(null, PART_BYTES); next; next = state.snapshotPart(next.cursor, PART_BYTES)) {
-				const write = this.options.durable.receive(next.part);
-				// Awaited below, in order: a failure surfaces there, not as an unhandled rejection.
-				write.catch(() => undefined);
-				inFlight.push(write);
-				if (inFlight.length >= WINDOW_PARTS) await inFlight.shift();
+			for (let next = state.snapshotPart(null, RECORD_BYTES); next; next = state.snapshotPart(next.cursor, RECORD_BYTES)) {
+				// Cut to one record each, so the records of parts in flight together keep the parts' order.
+				for (const record of split(next.part, Number.POSITIVE_INFINITY, RECORD_BYTES)) {
+					const write = this.options.durable.receive(record);
+					// Awaited below, in order: a failure surfaces there, not as an unhandled rejection.
+					write.catch(() => undefined);
+					inFlight.push(write);
+					if (inFlight.length >= WINDOW_RECORDS) await inFlight.shift();
+				}
 			}
 			await Promise.all(inFlight);
 			await journals.remove(instance);

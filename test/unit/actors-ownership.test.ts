@@ -276,6 +276,61 @@ describe("ActorRuntime: activation after a settle", () => {
 		assert.equal(rt.get(fresh)!.payload, 1002, "spawned from its spec, not from spawn()");
 	});
 
+	it("an actor deleted while the walk of the specs is under way stays deleted: its waiting rows are dead letters, never performed, and the walk does not start it", async () => {
+		const keys = Array.from({ length: 200 }, (_, i) => `key_${i + 1}`);
+		const two = viewOf(["n1", "n2"]);
+		const gate = deferred();
+		let walks = 0;
+		const rec = recorder();
+		rec.behaviour.childrenSpecs = async () => {
+			if (++walks > 1) await gate.promise;
+			return keys.map((id) => ({ id, payload: 0, timeout: 0 }));
+		};
+		const { rt, store } = await runtime(rec.behaviour, { members: ["n1", "n2"] });
+		const [key] = keys.filter((k) => two.ring.ownerOf(k) === "n2");
+		for (const id of ["d1", "d2"]) send(store, key, id, "x");
+		const one = viewOf(["n1"]);
+		rt.onView(one);
+		await rt.handoff(one);
+		rt.onSettled(one);
+		assert.equal(walks, 2, "the walk waits for its specs");
+		assert.equal(await rt.del(key), false, "no actor was running");
+		gate.resolve();
+		await sleep(100);
+		assert.equal(rt.get(key), null, "the walk did not start the deleted actor");
+		assert.deepEqual(rec.of(key), [], "its rows were not performed");
+		assert.deepEqual(
+			store
+				.dead(10)
+				.map((d) => d.id)
+				.sort(),
+			["d1", "d2"],
+		);
+	});
+
+	it("a put waiting for a view that an older walk's end wakes keeps waiting until its own view is settled", async () => {
+		const gate = deferred();
+		let walks = 0;
+		const rec = recorder();
+		rec.behaviour.childrenSpecs = async () => {
+			if (++walks === 2) await gate.promise;
+			return [];
+		};
+		const { rt } = await runtime(rec.behaviour, { members: ["n1", "n2"] });
+		const one = viewOf(["n1"]);
+		rt.onView(one);
+		await rt.handoff(one);
+		rt.onSettled(one);
+		const next = viewOf(["n1", "n3"]);
+		const key = Array.from({ length: 50 }, (_, i) => `key_${i + 1}`).find((k) => next.ring.ownerOf(k) === "n1")!;
+		rt.onView(next);
+		const put = rt.put(key, 1);
+		gate.resolve();
+		assert.equal(await isSettled(put), false, "the walk of the older view ended; the newer view is not settled");
+		rt.onSettled(next);
+		await put;
+	});
+
 	it("walks the specs again only when this node can own new keys (not on a join, yes after a leave)", async () => {
 		let walks = 0;
 		const ids = Array.from({ length: 200 }, (_, i) => `spec_${i}`);
