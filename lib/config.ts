@@ -449,9 +449,11 @@ export function readConfig(env: Env = process.env): KeyhiveConfig {
 	if (config.lowWater >= config.highWater) {
 		throw new ConfigError(`KEYHIVE_LOW_WATER (${config.lowWater}) must be below KEYHIVE_HIGH_WATER (${config.highWater})`);
 	}
-	if (config.heartbeatTimeoutS < config.heartbeatIntervalS) {
+	// Moleculer jitters heartbeats by up to 0.5 s and counts silence in whole seconds: a timeout
+	// equal to the interval would declare live nodes gone.
+	if (config.heartbeatTimeoutS < config.heartbeatIntervalS + 1) {
 		throw new ConfigError(
-			`KEYHIVE_HEARTBEAT_TIMEOUT_S (${config.heartbeatTimeoutS}) must be at least KEYHIVE_HEARTBEAT_INTERVAL_S (${config.heartbeatIntervalS})`,
+			`KEYHIVE_HEARTBEAT_TIMEOUT_S (${config.heartbeatTimeoutS}) must be at least KEYHIVE_HEARTBEAT_INTERVAL_S + 1 (${config.heartbeatIntervalS + 1})`,
 		);
 	}
 	// Alone, a node has no peers to wait for.

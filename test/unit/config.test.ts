@@ -159,6 +159,7 @@ describe("readConfig validation names the variable", () => {
 
 	it("heartbeat timeout below the interval", () => {
 		rejects({ KEYHIVE_HEARTBEAT_INTERVAL_S: "5", KEYHIVE_HEARTBEAT_TIMEOUT_S: "4" }, "KEYHIVE_HEARTBEAT_TIMEOUT_S");
+		rejects({ KEYHIVE_HEARTBEAT_INTERVAL_S: "2", KEYHIVE_HEARTBEAT_TIMEOUT_S: "2" }, "KEYHIVE_HEARTBEAT_TIMEOUT_S");
 	});
 
 	it("bad URL scheme or not a URL", () => {
