@@ -39,7 +39,7 @@ import { NatsCluster } from "../test/support/nats-cluster";
 import { tempDir } from "../test/support/tmp";
 import { deleteQueues, Producer } from "../test/support/traffic";
 import { waitFor } from "../test/support/wait";
-import { checkArgs, log, numberArg, printJsonLine, printTable, round } from "./support";
+import { checkArgs, demoNodeEnv, log, numberArg, printJsonLine, printTable, round } from "./support";
 
 checkArgs(
 	`npm run bench:failover [-- --actors N --rows N --keys K]
@@ -89,19 +89,11 @@ async function main(): Promise<void> {
 	const performLog = path.join(dir, "performs.log");
 	const nats = new NatsCluster([await freePort(), await freePort(), await freePort()], [await freePort(), await freePort(), await freePort()]);
 	const env = {
-		NAMESPACE: name,
+		// The whole backlog may sit on one node after the takeover: ingest must never pause for it.
+		...demoNodeEnv({ name, actors: ACTORS, workMs: WORK_MS, performLog, highWater: ROWS * 4, amqpUrl: AMQP_URL }),
 		TRANSPORTER: nats.url(),
 		KEYHIVE_REPLICAS: "3",
 		KEYHIVE_CONSENSUS: "2",
-		KEYHIVE_ACTORS: String(ACTORS),
-		KEYHIVE_DEMO_WORK_MS: String(WORK_MS),
-		KEYHIVE_MAX_BATCH: "1",
-		KEYHIVE_PERFORM_LOG: performLog,
-		KEYHIVE_QUEUE: `${name}.inbox`,
-		KEYHIVE_RESULTS_QUEUE: `${name}.processed`,
-		// The whole backlog may sit on one node after the takeover: ingest must never pause for it.
-		KEYHIVE_HIGH_WATER: String(ROWS * 4),
-		AMQP_URL,
 	};
 	// What the nodes will run with (their environment is this one plus env): the heartbeat timeout, ring points, perform timeout.
 	const config = readConfig({ ...process.env, ...env });

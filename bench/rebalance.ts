@@ -23,7 +23,7 @@ import { NodeProcess, observer, waitForReady } from "../test/support/cluster";
 import { uniqueName } from "../test/support/env";
 import { tempDir } from "../test/support/tmp";
 import { deleteQueues } from "../test/support/traffic";
-import { checkArgs, log, numberArg, printJsonLine, printTable, round, sleep } from "./support";
+import { checkArgs, demoNodeEnv, log, numberArg, printJsonLine, printTable, round, sleep } from "./support";
 
 checkArgs(
 	`npm run bench:rebalance [-- --actors N --rows N --keys K]
@@ -50,17 +50,7 @@ async function main(): Promise<void> {
 	const name = uniqueName("rebalance");
 	const dir = tempDir(name).dir;
 	const performLog = path.join(dir, "performs.log");
-	const env = {
-		NAMESPACE: name,
-		KEYHIVE_ACTORS: String(ACTORS),
-		KEYHIVE_DEMO_WORK_MS: String(WORK_MS),
-		KEYHIVE_MAX_BATCH: "1",
-		KEYHIVE_PERFORM_LOG: performLog,
-		KEYHIVE_QUEUE: `${name}.inbox`,
-		KEYHIVE_RESULTS_QUEUE: `${name}.processed`,
-		KEYHIVE_HIGH_WATER: String(ROWS * 4),
-		AMQP_URL,
-	};
+	const env = demoNodeEnv({ name, actors: ACTORS, workMs: WORK_MS, performLog, highWater: ROWS * 4, amqpUrl: AMQP_URL });
 	const broker = await observer(name);
 	const events: StateEvent[] = [];
 	broker.createService({

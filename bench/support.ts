@@ -182,3 +182,19 @@ export function printJsonLine(figures: Record<string, unknown>): void {
 export function log(message: string): void {
 	process.stderr.write(`[bench] ${message}\n`);
 }
+
+/** What a bench's node processes share: namespace and queues named by run, the demo worker doing workMs per message, one message per perform, a perform log. */
+export function demoNodeEnv(options: { name: string; actors: number; workMs: number; performLog: string; highWater: number; amqpUrl: string }) {
+	const { name } = options;
+	return {
+		NAMESPACE: name,
+		KEYHIVE_ACTORS: String(options.actors),
+		KEYHIVE_DEMO_WORK_MS: String(options.workMs),
+		KEYHIVE_MAX_BATCH: "1",
+		KEYHIVE_PERFORM_LOG: options.performLog,
+		KEYHIVE_QUEUE: `${name}.inbox`,
+		KEYHIVE_RESULTS_QUEUE: `${name}.processed`,
+		KEYHIVE_HIGH_WATER: String(options.highWater),
+		AMQP_URL: options.amqpUrl,
+	};
+}
