@@ -1,5 +1,5 @@
 /**
- * npm run bench:ingest [-- --messages N --actors N --seconds S --rate R]
+ * npm run bench:ingest [-- --messages N --actors N --rounds N --seconds S --rate R]
  *
  * (a) baseline: a bare amqplib consumer that consumes and acks N messages
  *     (the broker's own speed on this machine);
@@ -14,7 +14,9 @@
  *     one result per message with confirms and acks after them;
  * all fed by the same publisher and timed the same way, from the first
  * publish to the last message consumed (a), performed (b3) or result
- * received (a2, b, b2). Each keyhive run has a fresh node, queues and data dir.
+ * received (a2, b, b2). Each keyhive run has a fresh node, queues and data dir;
+ * (a), (b), (b2) and (b3) run in turn for --rounds rounds, and their means are
+ * the figures, so drift on the machine moves them alike.
  * (c) publish → perform latency at a steady rate (and publish → result,
  *     which crosses the broker twice).
  * The node runs the demo worker's counting in a worker service that also
@@ -38,19 +40,21 @@ import { count } from "../services/worker.service";
 import { checkArgs, log, numberArg, percentile, printJsonLine, printTable, round, sleep, waitFor } from "./support";
 
 checkArgs(
-	`npm run bench:ingest [-- --messages N --actors N --seconds S --rate R]
+	`npm run bench:ingest [-- --messages N --actors N --rounds N --seconds S --rate R]
   --messages N  messages for the throughput runs (default 100,000)
+  --rounds N    rounds of (a), (b), (b2), (b3), run in turn; the figures are their means (default 2)
   --actors N    actors live on the keyhive node (default 1,000,000)
   --seconds S   length of the steady-rate latency run (default 10)
   --rate R      messages per second in that run (default 2,000)
 Needs RabbitMQ (AMQP_URL, default amqp://guest:guest@127.0.0.1:5672) and, for (b2),
 nats-server with JetStream (NATS_URL, default nats://127.0.0.1:4222).`,
-	["messages", "actors", "seconds", "rate"],
+	["messages", "actors", "rounds", "seconds", "rate"],
 );
 const AMQP_URL = process.env.AMQP_URL ?? "amqp://guest:guest@127.0.0.1:5672";
 const NATS_URL = process.env.NATS_URL ?? "nats://127.0.0.1:4222";
 const MESSAGES = numberArg("messages", 100_000);
 const ACTORS = numberArg("actors", 1_000_000);
+const ROUNDS = numberArg("rounds", 2);
 const SECONDS = numberArg("seconds", 10);
 const RATE = numberArg("rate", 2000);
 const CONFIRM_WINDOW = 10_000;
@@ -307,17 +311,21 @@ async function deleteStream(url: string, namespace: string): Promise<void> {
 
 async function main(): Promise<void> {
 	const connection = await amqp.connect(AMQP_URL);
-	log(`(a) bare amqplib consumer, ${MESSAGES.toLocaleString()} messages`);
-	const bareRate = await baseline(connection);
 	log(`(a2) bare consume → publish result → ack, ${MESSAGES.toLocaleString()} messages`);
 	const pipelineRate = await pipelineBaseline(connection);
-
-	log(`(b) keyhive node with ${ACTORS.toLocaleString()} actors, journal in SQLite`);
-	const keyhiveRate = await throughput(connection, { name: "local", transporter: "", results: true });
-	log(`(b2) the same with its journal on JetStream at ${NATS_URL}`);
-	const durableRate = await throughput(connection, { name: "durable", transporter: NATS_URL, results: true });
-	log(`(b3) the same as (b) with a worker that publishes no results`);
-	const noResultsRate = await throughput(connection, { name: "no-results", transporter: "", results: false });
+	// In turn, round after round: a machine that drifts (other work, the broker's own state) moves every run alike.
+	const rates = { bare: [] as number[], local: [] as number[], durable: [] as number[], noResults: [] as number[] };
+	for (let r = 1; r <= ROUNDS; r++) {
+		log(`round ${r} of ${ROUNDS}: (a) bare amqplib consumer, ${MESSAGES.toLocaleString()} messages`);
+		rates.bare.push(await baseline(connection));
+		log(`round ${r}: (b) keyhive node with ${ACTORS.toLocaleString()} actors, journal in SQLite`);
+		rates.local.push(await throughput(connection, { name: "local", transporter: "", results: true }));
+		log(`round ${r}: (b2) the same with its journal on JetStream at ${NATS_URL}`);
+		rates.durable.push(await throughput(connection, { name: "durable", transporter: NATS_URL, results: true }));
+		log(`round ${r}: (b3) the same as (b) with a worker that publishes no results`);
+		rates.noResults.push(await throughput(connection, { name: "no-results", transporter: "", results: false }));
+	}
+	const [bareRate, keyhiveRate, durableRate, noResultsRate] = [rates.bare, rates.local, rates.durable, rates.noResults].map(mean);
 	log(`(c) latency at ${RATE} msg/s for ${SECONDS} s`);
 	const { toPerform, toResult, achievedRate } = await latency(connection);
 	await connection.close();
@@ -328,12 +336,12 @@ async function main(): Promise<void> {
 	const resultP50 = percentile(toResult, 0.5);
 	const resultP99 = percentile(toResult, 0.99);
 	printTable(`bench:ingest — ${MESSAGES.toLocaleString()} messages, ${ACTORS.toLocaleString()} actors live, ${os.cpus().length} cores`, [
-		{ figure: "(a) bare amqplib consume + ack", value: round(bareRate, 0), unit: "msg/s" },
-		{ figure: "(b) keyhive publish → result", value: round(keyhiveRate, 0), unit: "msg/s" },
+		{ figure: "(a) bare amqplib consume + ack", value: round(bareRate, 0), unit: `msg/s ${each(rates.bare)}` },
+		{ figure: "(b) keyhive publish → result", value: round(keyhiveRate, 0), unit: `msg/s ${each(rates.local)}` },
 		{ figure: "ratio (b)/(a)", value: round(ratio, 2) },
-		{ figure: "(b2) keyhive, journal on JetStream", value: round(durableRate, 0), unit: "msg/s" },
+		{ figure: "(b2) keyhive, journal on JetStream", value: round(durableRate, 0), unit: `msg/s ${each(rates.durable)}` },
 		{ figure: "ratio (b2)/(b): durable ÷ local", value: round(durableRate / keyhiveRate, 2), target: "≥ 0.9", pass: durableRate / keyhiveRate >= 0.9 },
-		{ figure: "(b3) keyhive publish → performed, no results", value: round(noResultsRate, 0), unit: "msg/s" },
+		{ figure: "(b3) keyhive publish → performed, no results", value: round(noResultsRate, 0), unit: `msg/s ${each(rates.noResults)}` },
 		{ figure: "ratio (b3)/(a): keyhive's own cost", value: round(noResultsRate / bareRate, 2), target: "≥ 0.8", pass: noResultsRate / bareRate >= 0.8 },
 		{ figure: "(a2) bare consume → result → ack", value: round(pipelineRate, 0), unit: "msg/s" },
 		{ figure: "ratio (b)/(a2): the same broker work without keyhive", value: round(keyhiveRate / pipelineRate, 2) },
@@ -347,6 +355,7 @@ async function main(): Promise<void> {
 		bench: "ingest",
 		messages: MESSAGES,
 		actors: ACTORS,
+		rounds: ROUNDS,
 		bareMsgPerSec: round(bareRate, 0),
 		keyhiveMsgPerSec: round(keyhiveRate, 0),
 		ratio: round(ratio, 3),
@@ -356,6 +365,7 @@ async function main(): Promise<void> {
 		durableRatio: round(durableRate / keyhiveRate, 3),
 		noResultsMsgPerSec: round(noResultsRate, 0),
 		noResultsRatio: round(noResultsRate / bareRate, 3),
+		roundsMsgPerSec: Object.fromEntries(Object.entries(rates).map(([run, values]) => [run, values.map((v) => round(v, 0))])),
 		steadyRate: round(achievedRate, 0),
 		performLatencyP50Ms: round(p50, 1),
 		performLatencyP99Ms: round(p99, 1),
@@ -363,6 +373,15 @@ async function main(): Promise<void> {
 		resultLatencyP99Ms: round(resultP99, 1),
 		node: process.version,
 	});
+}
+
+function mean(values: readonly number[]): number {
+	return values.reduce((sum, v) => sum + v, 0) / values.length;
+}
+
+/** The rounds' figures, when there is more than one. */
+function each(values: readonly number[]): string {
+	return values.length > 1 ? `(mean of ${values.map((v) => round(v, 0).toLocaleString()).join(", ")})` : "";
 }
 
 main().then(
