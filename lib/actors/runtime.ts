@@ -154,15 +154,16 @@ export class ActorRuntime extends ActorEngine implements TopologyParticipant, Ac
 		}
 		actor = this.actors.get(id);
 		const interval = timeout ?? actor?.interval ?? this.defaultInterval;
+		const commit = () => this.durable.commit({ actors: [{ id, payload, timeout: interval, deleted: false }] });
 		if (actor) {
-			await this.holding(actor, () => this.durable.commit({ actors: [{ id, payload, timeout: interval, deleted: false }] }));
+			await this.holding(actor, commit);
 			actor.payload = payload;
 			actor.interval = interval;
 			this.wheel.cancel(actor);
 			if (interval > 0) this.wheel.schedule(actor, interval, Date.now());
 			return this.info(actor);
 		}
-		await this.reserving(id, () => this.durable.commit({ actors: [{ id, payload, timeout: interval, deleted: false }] }));
+		await this.reserving(id, commit);
 		// The key may have moved during the commit: the record ships with it, and no actor starts here.
 		this.assertOwner(id);
 		return this.info(this.spawn(id, payload, interval));

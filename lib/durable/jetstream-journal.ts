@@ -351,9 +351,10 @@ export class JetStreamJournal implements Journal {
 	}
 
 	/**
-	 * Once enough was written since the last snapshot (twice as much while writes wait or a view changes): the whole store in parts, with
-	 * nothing else written in between, then everything before it is purged. A reader
-	 * uses a snapshot only when its last part is there.
+	 * Once enough was written since the last snapshot (twice as much while writes wait
+	 * or a view changes): the whole store in parts, with nothing else written in between,
+	 * then everything before it is purged. A reader uses a snapshot only when its last
+	 * part is there.
 	 */
 	private async snapshotIfDue(): Promise<void> {
 		const due = Math.max(SNAPSHOT_MIN_BYTES, 2 * this.lastSnapshotBytes);
