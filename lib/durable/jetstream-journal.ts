@@ -8,7 +8,9 @@
  * write is refused: nothing it does after a takeover commits (it is fenced).
  *
  * Writes queue up and go out group-committed: whatever queued while a publish was
- * in flight is the next publish, one JetStream message. A publish whose outcome is
+ * in flight is the next publish, one JetStream message. A snapshot does not stop
+ * them: its first part goes alone, and each later part rides along with a group
+ * (lib/durable/replay.ts applies what came after its first part once its last is read). A publish whose outcome is
  * unknown (timeout, NATS gone) is never given up or reordered: the writer asks
  * JetStream what the subject's last message is, which tells stored, not stored or
  * sealed, and until it can tell, every write waits (nothing is acked meanwhile).
@@ -20,6 +22,7 @@ import { InstanceLogs, PREVIOUS_HEADER } from "./instance-logs";
 import { FencedError, type Journal, type JournalTarget, JournalUnavailableError } from "./journal";
 import { ensureStream, JournalStartError, streamNames } from "./jetstream-stream";
 import type { JournalRecord } from "./records";
+import type { SnapshotReader } from "../store/snapshot";
 
 /** The most bytes of records one publish carries (the server's max_payload is 1 MB). */
 const GROUP_BYTES = 512 * 1024;
@@ -60,6 +63,17 @@ interface Waiting {
 
 type Outcome = { stored: number } | { notStored: true } | { sealed: string };
 
+/** A snapshot being written: the store as it was when its first part was stored, read part by part. */
+interface SnapshotInProgress {
+	reader: SnapshotReader;
+	/** The sequence of the message holding its first part (everything before it is purged once its last part is stored). */
+	begin: number;
+	parts: number;
+	bytes: number;
+	/** A part read that did not fit in the last publish. */
+	unsent: { body: string; last: boolean } | null;
+}
+
 export class JetStreamJournal implements Journal {
 	readonly instance: string;
 	readonly logs: InstanceLogs;
@@ -72,8 +86,10 @@ export class JetStreamJournal implements Journal {
 	private readonly fencedListeners: ((reason: string) => void)[] = [];
 	private closed = false;
 	private unavailableSince: number | null = null;
+	/** Bytes of records written since the last snapshot began (what it does not hold). */
 	private bytesSinceSnapshot = 0;
 	private lastSnapshotBytes = 0;
+	private snapshot: SnapshotInProgress | null = null;
 	/** A view is changing: a snapshot would hold up its handoff (holdSnapshots). */
 	private snapshotsHeld = false;
 	private readonly watch: NodeJS.Timeout;
@@ -210,24 +226,44 @@ export class JetStreamJournal implements Journal {
 	}
 
 	private async drain(): Promise<void> {
-		while (this.queue.length > 0 && this.fencedReason === null && !this.closed) {
-			const group = this.nextGroup();
-			const size = group.reduce((sum, w) => sum + Buffer.byteLength(w.bytes) + 1, 1);
-			const limit = this.nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
-			if (size > limit) {
-				// Only a lone record can be this large (groups stop at GROUP_BYTES): waiting would never store it.
-				for (const w of group) w.reject(new Error(`a ${w.record.t} record of ${size} bytes is more than one NATS message may carry (max_payload ${limit})`));
-				continue;
+		try {
+			while ((this.queue.length > 0 || this.snapshot !== null) && this.fencedReason === null && !this.closed) {
+				const group = this.queue.length > 0 ? this.nextGroup() : [];
+				const bodies = group.map((w) => w.bytes);
+				const size = bodies.reduce((sum, body) => sum + Buffer.byteLength(body) + 1, 1);
+				const limit = this.nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
+				if (size > limit) {
+					// Only a lone record can be this large (groups stop at GROUP_BYTES): waiting would never store it.
+					for (const w of group) w.reject(new Error(`a ${w.record.t} record of ${size} bytes is more than one NATS message may carry (max_payload ${limit})`));
+					continue;
+				}
+				// An epoch goes alone: its position is its own.
+				const part = group[0]?.record.t === "epoch" ? null : this.nextSnapshotPart(limit - size);
+				if (group.length === 0 && part === null) {
+					this.dropSnapshot(`a part of it is more than one NATS message may carry (max_payload ${limit})`);
+					continue;
+				}
+				const seq = await this.store(part ? [...bodies, part.body] : bodies, size);
+				if (seq === null) {
+					const err = this.fencedReason !== null ? new FencedError(this.instance, this.fencedReason) : new JournalUnavailableError("the journal is closed");
+					for (const w of group) w.reject(err);
+					return;
+				}
+				if (group.length > 0) this.apply(group, seq);
+				if (part) await this.snapshotPartStored(part);
+				await this.startSnapshotIfDue();
 			}
-			const seq = await this.store(group.map((w) => w.bytes));
-			if (seq === null) {
-				const err = this.fencedReason !== null ? new FencedError(this.instance, this.fencedReason) : new JournalUnavailableError("the journal is closed");
-				for (const w of group) w.reject(err);
-				return;
-			}
-			this.apply(group, seq);
-			await this.snapshotIfDue();
+		} finally {
+			this.dropSnapshot(null);
 		}
+	}
+
+	/** Stops a snapshot before its last part (fenced, closed, or a part too large): every reader ignores it. */
+	private dropSnapshot(why: string | null): void {
+		if (this.snapshot === null) return;
+		this.snapshot.reader.close();
+		this.snapshot = null;
+		if (why) this.options.logger.error(`journal snapshot dropped: ${why}`);
 	}
 
 	/** The queued records that go out together: an epoch alone (its position must be its own), else up to GROUP_BYTES. */
@@ -255,15 +291,18 @@ export class JetStreamJournal implements Journal {
 		for (const [i, w] of group.entries()) w.resolve(results[i]);
 	}
 
-	/** Publishes one group and returns its sequence; null when the instance was fenced or closed meanwhile. */
-	private async store(parts: string[]): Promise<number | null> {
+	/**
+	 * Publishes records as one message and returns its sequence; null when the instance was fenced
+	 * or closed meanwhile. counted: their bytes that count toward the next snapshot.
+	 */
+	private async store(parts: string[], counted: number): Promise<number | null> {
 		const body = `[${parts.join(",")}]`;
 		const msgID = `${this.instance}:${this.last}`;
 		for (;;) {
 			const sentAt = performance.now();
 			const outcome = await this.publish(body, msgID);
 			if ("stored" in outcome) {
-				this.stored(outcome.stored, body.length, sentAt);
+				this.stored(outcome.stored, counted, sentAt);
 				return outcome.stored;
 			}
 			if ("sealed" in outcome) {
@@ -351,40 +390,56 @@ export class JetStreamJournal implements Journal {
 	}
 
 	/**
-	 * Once enough was written since the last snapshot (twice as much while writes wait
-	 * or a view changes): the whole store in parts, with nothing else written in between,
-	 * then everything before it is purged. A reader uses a snapshot only when its last
-	 * part is there.
+	 * Once enough was written since the last snapshot (twice as much while a view changes), a
+	 * snapshot begins: a reader of the store as it is now, and its first part stored alone, so
+	 * every write after it comes after that part in the journal.
 	 */
-	private async snapshotIfDue(): Promise<void> {
+	private async startSnapshotIfDue(): Promise<void> {
 		const due = Math.max(SNAPSHOT_MIN_BYTES, 2 * this.lastSnapshotBytes);
-		// Writes waiting or a view changing go first, unless the journal grew to twice its due size.
-		const deferred = this.queue.length > 0 || this.snapshotsHeld;
-		if (this.bytesSinceSnapshot < (deferred ? 2 * due : due)) return;
-		const target = this.options.target;
-		let begin = 0;
-		let bytes = 0;
-		let current = target.snapshotPart(null, SNAPSHOT_PART_BYTES);
-		for (let first = true; ; first = false) {
-			const next = current ? target.snapshotPart(current.cursor, SNAPSHOT_PART_BYTES) : null;
-			const record: JournalRecord = {
-				t: "snapshot",
-				begin: first,
-				last: next === null,
-				part: current?.part ?? { messages: [], actors: [], processed: [] },
-			};
-			const body = JSON.stringify(record);
-			const seq = await this.store([body]);
-			if (seq === null) return;
-			if (first) begin = seq;
-			bytes += body.length;
-			if (next === null) break;
-			current = next;
+		if (this.snapshot !== null || this.bytesSinceSnapshot < (this.snapshotsHeld ? 2 * due : due)) return;
+		let reader: SnapshotReader;
+		try {
+			reader = this.options.target.openSnapshot(SNAPSHOT_PART_BYTES);
+		} catch (err) {
+			this.bytesSinceSnapshot = 0;
+			this.options.logger.warn(`could not read the store for a journal snapshot (${(err as Error).message}); the next one is due later`);
+			return;
 		}
 		this.bytesSinceSnapshot = 0;
-		this.lastSnapshotBytes = bytes;
-		this.options.logger.info(`journal snapshot at ${begin}: ${bytes} bytes; what came before it is purged`);
-		await this.jsm.streams.purge(this.stream, { filter: this.subject, seq: begin }).catch((err: Error) => {
+		this.snapshot = { reader, begin: 0, parts: 0, bytes: 0, unsent: null };
+		const first = this.nextSnapshotPart(Number.POSITIVE_INFINITY);
+		if (first === null) return;
+		const seq = await this.store([first.body], 0);
+		if (seq === null) return;
+		this.snapshot.begin = seq;
+		await this.snapshotPartStored(first);
+	}
+
+	/** The snapshot's next part if it fits in room bytes (else it waits for the next publish); null without a snapshot. */
+	private nextSnapshotPart(room: number): { body: string; last: boolean } | null {
+		const snapshot = this.snapshot;
+		if (snapshot === null) return null;
+		if (snapshot.unsent === null) {
+			const next = snapshot.reader.next();
+			if (next === null) return null;
+			const record: JournalRecord = { t: "snapshot", begin: snapshot.parts === 0, last: next.last, part: next.part };
+			snapshot.unsent = { body: JSON.stringify(record), last: next.last };
+			snapshot.parts++;
+		}
+		return Buffer.byteLength(snapshot.unsent.body) + 1 <= room ? snapshot.unsent : null;
+	}
+
+	/** A part is stored; after the last, everything before the first part is purged. */
+	private async snapshotPartStored(part: { body: string; last: boolean }): Promise<void> {
+		const snapshot = this.snapshot;
+		if (snapshot === null) return;
+		snapshot.unsent = null;
+		snapshot.bytes += part.body.length;
+		if (!part.last) return;
+		this.snapshot = null;
+		this.lastSnapshotBytes = snapshot.bytes;
+		this.options.logger.info(`journal snapshot at ${snapshot.begin}: ${snapshot.bytes} bytes in ${snapshot.parts} parts; what came before it is purged`);
+		await this.jsm.streams.purge(this.stream, { filter: this.subject, seq: snapshot.begin }).catch((err: Error) => {
 			this.options.logger.warn(`could not purge the journal before its snapshot (${err.message}); the next snapshot will`);
 		});
 	}

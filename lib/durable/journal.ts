@@ -6,7 +6,7 @@
  * durable copy) and JetStreamJournal (one subject per node instance in one
  * JetStream stream, every write fenced by the subject's last sequence).
  */
-import type { Shipment } from "../store/store";
+import type { SnapshotReader } from "../store/snapshot";
 import type { JournalRecord } from "./records";
 
 /** A record and the journal position it was stored at (the JetStream stream sequence, or a local counter). */
@@ -20,10 +20,10 @@ export interface JournalTarget {
 	/** Applies records in one SQLite transaction, in order; returns each record's result. Throws SQLITE_FULL when there is no room. */
 	applyAll(entries: readonly Positioned[]): unknown[];
 	/**
-	 * The next part of a snapshot of the whole store, at most about maxBytes, after cursor
-	 * (null to begin); null when nothing is left. Called between writes, so it equals the journal.
+	 * The whole store as it is now, in parts of about partBytes, read while writes go on.
+	 * Opened between two writes, so it equals the journal up to the last one applied.
 	 */
-	snapshotPart(cursor: string | null, maxBytes: number): { part: Shipment; cursor: string } | null;
+	openSnapshot(partBytes: number): SnapshotReader;
 }
 
 export interface Journal {
@@ -44,7 +44,7 @@ export interface Journal {
 	confirmOwner(): Promise<void>;
 	/**
 	 * While held (a view changing), no snapshot starts unless the log grew to twice the size at
-	 * which one is due: a snapshot holds every write while it is taken, a handoff's too.
+	 * which one is due: a snapshot's parts ride along with the writes and slow a handoff's.
 	 */
 	holdSnapshots(hold: boolean): void;
 	/** Called once when another node took this instance's log over: nothing more commits. */

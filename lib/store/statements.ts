@@ -1,5 +1,6 @@
 /** The store's prepared statements, made once per open file. */
 import type Database = require("better-sqlite3");
+import { prepareSnapshotStatements } from "./snapshot";
 
 export function prepareStatements(db: Database.Database) {
 	return {
@@ -58,14 +59,7 @@ export function prepareStatements(db: Database.Database) {
 		),
 		processedCount: db.prepare("SELECT count(*) AS n FROM processed").pluck(),
 		actorRowCount: db.prepare("SELECT count(*) AS n FROM actors").pluck(),
-		/** Keyset pages of each table, for snapshots. */
-		snapshot: {
-			actors: db.prepare("SELECT id, payload, timeout, deleted, version FROM actors WHERE id > ? ORDER BY id LIMIT ?"),
-			processed: db.prepare("SELECT id, key, at FROM processed WHERE id > ? ORDER BY id LIMIT ?"),
-			messages: db.prepare("SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?"),
-			outbox: db.prepare("SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?"),
-			dead: db.prepare("SELECT * FROM dead WHERE seq > ? ORDER BY seq LIMIT ?"),
-		},
+		snapshot: prepareSnapshotStatements(db),
 	};
 }
 

@@ -14,6 +14,20 @@ import * as path from "path";
 import type { Forgotten } from "../durable/records";
 import type { Positioned } from "../durable/journal";
 import { OutboxClaims } from "./outbox-claims";
+import {
+	type ActorRow,
+	type DeadRow,
+	type MessageRow,
+	type OutboxRow,
+	parseHeaders,
+	toActor,
+	toMessage,
+	toOutboxEntry,
+	toShippedDead,
+	toShippedMessage,
+	toShippedOutbox,
+} from "./rows";
+import { openSnapshotReader, readSnapshotPart, type SnapshotReader } from "./snapshot";
 import { SCHEMA, SCHEMA_VERSION, migrate } from "./schema";
 import { prepareStatements, type Statements } from "./statements";
 import {
@@ -21,7 +35,6 @@ import {
 	type Commit,
 	type DeadMessage,
 	emptyShipment,
-	type Headers,
 	type NewMessage,
 	type OutboxEntry,
 	type ProcessedRecord,
@@ -39,63 +52,6 @@ export interface StoreOptions {
 
 type StoredListener = (rows: StoredMessage[]) => void;
 
-interface MessageRow {
-	seq: number;
-	id: string;
-	key: string;
-	stamp: number;
-	payload: string;
-	headers: string | null;
-	received_at: number;
-	attempts: number;
-}
-
-interface OutboxRow {
-	seq: number;
-	uid: string;
-	key: string;
-	body: string;
-	headers: string | null;
-	created_at: number;
-}
-
-type ActorRow = { id: string; payload: string | null; timeout: number; deleted: number; version: number };
-type DeadRow = MessageRow & { reason: string; died_at: number };
-
-function parseHeaders(json: string | null): Headers | null {
-	return json === null ? null : (JSON.parse(json) as Headers);
-}
-
-function toMessage(row: MessageRow): StoredMessage {
-	return {
-		seq: row.seq,
-		id: row.id,
-		key: row.key,
-		stamp: row.stamp,
-		payload: row.payload,
-		headers: parseHeaders(row.headers),
-		receivedAt: row.received_at,
-		attempts: row.attempts,
-	};
-}
-
-function toShippedMessage(row: MessageRow): Omit<StoredMessage, "seq"> {
-	const { seq: _seq, ...message } = toMessage(row);
-	return message;
-}
-
-function toShippedDead(row: DeadRow): Omit<DeadMessage, "seq"> {
-	return { ...toShippedMessage(row), reason: row.reason, diedAt: row.died_at };
-}
-
-function toOutboxEntry(row: OutboxRow): OutboxEntry {
-	return { seq: row.seq, uid: row.uid, key: row.key, body: row.body, headers: parseHeaders(row.headers) };
-}
-
-function toActor(row: ActorRow): ActorRecord {
-	return { id: row.id, payload: row.payload === null ? null : JSON.parse(row.payload), timeout: row.timeout, deleted: row.deleted === 1, version: row.version };
-}
-
 /** SQLite could not grow the store (SQLITE_FULL): the disk, or the database's page limit, is full. */
 export function isDiskFull(err: unknown): boolean {
 	return typeof err === "object" && err !== null && (err as { code?: unknown }).code === "SQLITE_FULL";
@@ -105,8 +61,6 @@ export function isDiskFull(err: unknown): boolean {
 const KEYS_PER_QUERY = 500;
 /** Stamps are epoch * 2^21 + a count within the epoch (lib/durable/stamps.ts). */
 export const STAMPS_PER_EPOCH = 2 ** 21;
-/** The order in which a snapshot reads the tables. */
-const SNAPSHOT_TABLES = ["actors", "processed", "messages", "outbox", "dead"] as const;
 
 export class Store {
 	readonly file: string;
@@ -493,44 +447,21 @@ export class Store {
 			for (const row of this.sql.outboxOfKeys.all(chunk) as OutboxRow[]) {
 				if (this.claims.isClaimed(row.seq, row.uid)) continue;
 				this.claims.claimForShipment(row.uid, row.seq);
-				shipment.outbox.push({ uid: row.uid, key: row.key, body: row.body, headers: parseHeaders(row.headers), createdAt: row.created_at });
+				shipment.outbox.push(toShippedOutbox(row));
 			}
 			for (const row of this.sql.deadOfKeys.all(chunk) as DeadRow[]) shipment.dead.push(toShippedDead(row));
 		}
 		return shipment;
 	}
 
-	/**
-	 * The next part of a snapshot of everything held, of about maxBytes, after cursor (null to
-	 * begin; the cursor names a table and the last key read in it); null when all was read.
-	 */
+	/** The next part of everything held, after cursor (null to begin); null when all was read. Nothing may write meanwhile (see openSnapshot). */
 	snapshotPart(cursor: string | null, maxBytes: number): { part: Shipment; cursor: string } | null {
-		let [table, after] = cursor ? (JSON.parse(cursor) as [number, string | number]) : [0, ""];
-		if (table >= SNAPSHOT_TABLES.length) return null;
-		const part = emptyShipment();
-		let bytes = 0;
-		while (table < SNAPSHOT_TABLES.length && bytes < maxBytes) {
-			const name = SNAPSHOT_TABLES[table];
-			const rows = this.sql.snapshot[name].all(after, 500) as Record<string, unknown>[];
-			if (rows.length === 0) {
-				table++;
-				after = SNAPSHOT_TABLES[table] === "processed" ? "" : 0;
-				continue;
-			}
-			for (const row of rows) {
-				if (bytes >= maxBytes) break;
-				bytes += JSON.stringify(row).length;
-				if (name === "actors") part.actors.push(toActor(row as ActorRow));
-				else if (name === "processed") part.processed.push(row as unknown as ProcessedRecord);
-				else if (name === "messages") part.messages.push(toShippedMessage(row as unknown as MessageRow));
-				else if (name === "outbox") {
-					const o = row as unknown as OutboxRow;
-					part.outbox.push({ uid: o.uid, key: o.key, body: o.body, headers: parseHeaders(o.headers), createdAt: o.created_at });
-				} else part.dead.push(toShippedDead(row as unknown as DeadRow));
-				after = (name === "actors" || name === "processed" ? row.id : row.seq) as string | number;
-			}
-		}
-		return { part, cursor: JSON.stringify([table, after]) };
+		return readSnapshotPart(this.sql.snapshot, cursor, maxBytes);
+	}
+
+	/** Everything held as it is now, in parts of about partBytes, read while the store goes on changing. */
+	openSnapshot(partBytes: number): SnapshotReader {
+		return openSnapshotReader(this.file, this.sql.snapshot, partBytes);
 	}
 
 	/** What the sender deletes once a shipment is committed by its receiver. */

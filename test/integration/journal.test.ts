@@ -51,9 +51,14 @@ describe("the JetStream journal", () => {
 		await nc.close();
 	});
 
-	async function open(namespace: string, node: string, logger: Logger = quiet, url = NATS_URL): Promise<{ journal: JetStreamJournal; store: Store }> {
+	async function open(
+		namespace: string,
+		node: string,
+		logger: Logger = quiet,
+		url = NATS_URL,
+		store = new Store(":memory:"),
+	): Promise<{ journal: JetStreamJournal; store: Store }> {
 		if (!namespaces.includes(namespace)) namespaces.push(namespace);
-		const store = new Store(":memory:");
 		stores.push(store);
 		const journal = await JetStreamJournal.open({ connection: natsOptions(url), namespace, replicas: 1, node, target: store, logger, startTimeoutMs: 5000 });
 		journals.push(journal);
@@ -176,6 +181,49 @@ describe("the JetStream journal", () => {
 			rebuilt.scan(0, 10_000).map((m) => m.id),
 			store.scan(0, 10_000).map((m) => m.id),
 		);
+	});
+
+	it("a snapshot of a store file holds no write up: writes made while it is taken come between its parts, and the journal replays to the same state", async () => {
+		const namespace = uniqueName("journal");
+		const files = tempDir("keyhive-journal-snapshot-");
+		try {
+			const { journal, store } = await open(namespace, "n1", quiet, NATS_URL, files.store("n1"));
+			const { journal: reader } = await open(namespace, "n2");
+			// 2 KB rows, writes kept in flight: the snapshot (due at 8 MB) is taken while they go on.
+			const writes: Promise<unknown>[] = [];
+			for (let i = 0; i < 90; i++) {
+				writes.push(
+					journal.write({ t: "append", rows: rows(`w${i}-`, 100, 2000) }).then((stored) => {
+						const done = (stored as { stored: { id: string; key: string }[] }).stored.filter((_, j) => j % 2 === 0);
+						return journal.write({ t: "commit", commit: { done: done.map((r) => ({ id: r.id, key: r.key })) }, at: i });
+					}),
+				);
+				if (writes.length >= 4) await writes.shift();
+			}
+			await Promise.all(writes);
+			await journal.idle();
+
+			const sealedAt = await reader.logs.seal(journal.instance, "n2");
+			const entries = await readAll(reader, journal.instance, sealedAt);
+			assert.equal(entries[0].record.t, "snapshot", "what was before the snapshot is purged");
+			const last = entries.findIndex((e) => e.record.t === "snapshot" && e.record.last);
+			assert.ok(last > 0, "the snapshot's last part is in the journal");
+			const between = entries.slice(1, last).filter((e) => e.record.t !== "snapshot");
+			assert.ok(between.length > 0, "writes were stored between the snapshot's first and last parts");
+			const replay = new Replay();
+			for (const entry of entries) replay.add(entry);
+			const rebuilt = replay.finish();
+			stores.push(rebuilt);
+			assert.equal(replay.snapshots, 1);
+			assert.equal(rebuilt.pendingCount, store.pendingCount);
+			assert.equal(rebuilt.processedCount, store.processedCount);
+			assert.deepEqual(
+				rebuilt.scan(0, 100_000).map((m) => m.id),
+				store.scan(0, 100_000).map((m) => m.id),
+			);
+		} finally {
+			files.cleanup();
+		}
 	});
 
 	describe("on a nats-server of its own", () => {

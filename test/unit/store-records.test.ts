@@ -4,10 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import type { Positioned } from "../../lib/durable/journal";
 import type { JournalRecord } from "../../lib/durable/records";
-import { Replay } from "../../lib/durable/replay";
 import { type Shipment, Store, type StoredMessage } from "../../lib/store/store";
+import { applyFrom, contents, row } from "../support/records";
 
 const stores: Store[] = [];
 after(() => {
@@ -20,39 +19,12 @@ function fresh(): Store {
 	return store;
 }
 
-/** Applies records at consecutive positions from `from`, in one group. */
-function applyFrom(store: Store, from: number, ...records: JournalRecord[]): unknown[] {
-	return store.applyAll(records.map((record, i): Positioned => ({ record, seq: from + i })));
-}
-
-function row(id: string, key: string, stamp: number, payload = `p-${id}`) {
-	return { id, key, stamp, payload };
-}
-
 function shipped(id: string, key: string, stamp: number, extra: Partial<Shipment["messages"][number]> = {}): Shipment["messages"][number] {
 	return { id, key, stamp, payload: `p-${id}`, headers: null, receivedAt: 1000, attempts: 0, ...extra };
 }
 
 /** A record no store can apply: a row without payload breaks a NOT NULL constraint. */
 const BROKEN: JournalRecord = { t: "append", rows: [{ id: "broken", key: "k", stamp: 1, payload: undefined as unknown as string }] };
-
-/** Everything a store holds, without its local seqs, in a comparable order (the results taken to read them are given back). */
-function contents(store: Store) {
-	const all = store.shipmentOf(store.keysHeld());
-	store.release(all);
-	const byId = <T extends { id: string }>(list: T[]) => [...list].sort((a, b) => a.id.localeCompare(b.id));
-	return {
-		order: store.scan(0, 1_000_000).map((m) => m.id),
-		messages: byId(all.messages),
-		actors: byId(all.actors),
-		processed: byId(all.processed),
-		outbox: store
-			.outbox(1_000_000)
-			.map(({ seq: _seq, ...o }) => o)
-			.sort((a, b) => a.uid.localeCompare(b.uid)),
-		dead: byId(all.dead),
-	};
-}
 
 describe("Store.applyAll: a group that fails", () => {
 	/** A store with some of everything, and a shipment of key "s" taken from it (its result claimed). */
@@ -415,100 +387,6 @@ describe("Store.applyAll: published, requeue, prune", () => {
 		assert.equal(s.processedCount, 0);
 	});
 });
-
-describe("Replay: a journal with snapshots", () => {
-	it("parts of a snapshot, replayed into a fresh store, give a store equal to the source", () => {
-		const source = fresh();
-		const rows = Array.from({ length: 1300 }, (_, i) => ({ ...row(`m${i}`, `key_${i % 40}`, 1000 - (i % 7) + i * 10), headers: i % 3 ? null : { i } }));
-		applyFrom(source, 1, { t: "append", rows });
-		applyFrom(source, 2, {
-			t: "commit",
-			commit: {
-				done: rows.slice(0, 600).map((r) => ({ id: r.id, key: r.key })),
-				failed: ["m700", "m701"],
-				dead: [{ id: "m800", reason: "broke" }],
-				actors: Array.from({ length: 700 }, (_, i) => ({ id: `key_${i}`, payload: { n: i }, timeout: i % 5, deleted: i % 11 === 0 })),
-				outbox: Array.from({ length: 30 }, (_, i) => ({ uid: `u${i}`, key: `key_${i}`, body: `${i}` })),
-			},
-			at: 77,
-		});
-		applyFrom(source, 3, { t: "commit", commit: { actors: [{ id: "key_1", payload: "later", timeout: 1, deleted: false }] }, at: 78 });
-
-		const parts = snapshotOf(source, 16 * 1024);
-		assert.ok(parts.length > 3, `a snapshot in ${parts.length} parts`);
-		const copy = replayed(parts.map((record, i) => ({ record, seq: 100 + i })));
-
-		assert.equal(copy.pendingCount, source.pendingCount);
-		assert.equal(copy.actorRecordCount, 700);
-		assert.equal(copy.processedCount, 600);
-		assert.equal(copy.deadCount, 1);
-		assert.equal(copy.outboxCount, 30);
-		assert.deepEqual(copy.actor("key_1"), source.actor("key_1"), "actor versions travel");
-		assert.equal(copy.actor("key_1")!.version, 3);
-		assert.deepEqual(contents(copy), contents(source));
-		const results = (s: Store) => s.shipmentOf(s.keysHeld()).outbox.sort((a, b) => a.uid.localeCompare(b.uid));
-		assert.deepEqual(results(copy), results(source), "results keep their uid and time");
-	});
-
-	it("a complete snapshot replaces what came before it; records after it apply on top", () => {
-		const source = fresh();
-		applyFrom(source, 1, { t: "append", rows: [row("kept", "k", 1)] });
-		const copy = replayed([
-			{ record: { t: "append", rows: [row("purged-history", "k", 1)] }, seq: 1 },
-			...snapshotOf(source, 1024).map((record, i) => ({ record, seq: 10 + i })),
-			{ record: { t: "append", rows: [row("after", "k", 2)] }, seq: 20 },
-		]);
-		assert.deepEqual(
-			copy.scan(0, 10).map((m) => m.id),
-			["kept", "after"],
-		);
-	});
-
-	it("a snapshot cut off before its last part is ignored: the records before it stand", () => {
-		const source = fresh();
-		applyFrom(source, 1, { t: "append", rows: Array.from({ length: 1500 }, (_, i) => row(`m${i}`, "k", i + 1, "x".repeat(100))) });
-		const parts = snapshotOf(source, 16 * 1024);
-		assert.ok(parts.length > 2, `a snapshot in ${parts.length} parts`);
-		const history: Positioned[] = [{ record: { t: "append", rows: [row("only", "k", 1)] }, seq: 1 }];
-		const cutBySeal = replayed([
-			...history,
-			...parts.slice(0, 2).map((record, i) => ({ record, seq: 2 + i })),
-			{ record: { t: "seal", by: "n2", at: 1 }, seq: 9 },
-		]);
-		assert.deepEqual(
-			cutBySeal.scan(0, 100).map((m) => m.id),
-			["only"],
-		);
-		const cutAtEnd = replayed([...history, ...parts.slice(0, 2).map((record, i) => ({ record, seq: 2 + i }))]);
-		assert.deepEqual(
-			cutAtEnd.scan(0, 100).map((m) => m.id),
-			["only"],
-		);
-	});
-
-	it("a snapshot of an empty store is one empty part", () => {
-		const s = fresh();
-		const first = s.snapshotPart(null, 1024);
-		assert.ok(first);
-		assert.deepEqual(first.part, { messages: [], actors: [], processed: [], outbox: [], dead: [] });
-		assert.equal(s.snapshotPart(first.cursor, 1024), null);
-	});
-});
-
-/** The parts of a snapshot of store, as the journal records them. */
-function snapshotOf(store: Store, partBytes: number): JournalRecord[] {
-	const parts: Shipment[] = [];
-	for (let next = store.snapshotPart(null, partBytes); next; next = store.snapshotPart(next.cursor, partBytes)) parts.push(next.part);
-	return parts.map((part, i) => ({ t: "snapshot", begin: i === 0, last: i === parts.length - 1, part }));
-}
-
-function replayed(entries: Positioned[]): Store {
-	const replay = new Replay();
-	for (const entry of entries) replay.add(entry);
-	const store = replay.finish();
-	stores.push(store);
-	return store;
-}
 
 describe("Store.applyAll: open, epoch, seal", () => {
 	it("change nothing but the journal position, and each returns its own position", () => {
