@@ -226,6 +226,36 @@ describe("the JetStream journal", () => {
 		}
 	});
 
+	it("a read that runs while the writer snapshots and purges goes on from the snapshot's first part and replays to the writer's state", async () => {
+		const namespace = uniqueName("journal");
+		const { journal: writer, store } = await open(namespace, "n1");
+		const { journal: taker } = await open(namespace, "n2");
+		for (let i = 0; i < 5; i++) await writer.write({ t: "append", rows: rows(`h${i}-`, 10) });
+		const read = taker.logs.read(writer.instance, Number.MAX_SAFE_INTEGER)[Symbol.asyncIterator]();
+		const replay = new Replay();
+		for (let i = 0; i < 3; i++) replay.add((await read.next()).value as Positioned);
+		// 9 MB more: a snapshot is due, and once it is whole what the read has not reached yet is purged.
+		for (let i = 0; i < 45; i++) await writer.write({ t: "append", rows: rows(`s${i}-`, 100, 2000) });
+		await writer.idle();
+		const info = await jsm.streams.info(streamNames(namespace).stream, { subjects_filter: ">" });
+		const held = info.state.subjects?.[`${streamNames(namespace).subjectPrefix}.${writer.instance}`] ?? 0;
+		assert.ok(held < 45, `the writer's subject holds ${held} messages after its snapshot (51 were written)`);
+
+		await taker.logs.seal(writer.instance, "n2");
+		for (let next = await read.next(); !next.done; next = await read.next()) {
+			replay.add(next.value);
+			if (next.value.record.t === "seal") break;
+		}
+		await read.return?.(undefined);
+		const rebuilt = replay.finish();
+		stores.push(rebuilt);
+		assert.equal(replay.snapshots, 1);
+		assert.deepEqual(
+			rebuilt.scan(0, 100_000).map((m) => m.id),
+			store.scan(0, 100_000).map((m) => m.id),
+		);
+	});
+
 	describe("on a nats-server of its own", () => {
 		const dir = tempDir("keyhive-journal-");
 		let server: NatsServer;
