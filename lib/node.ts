@@ -169,12 +169,17 @@ export class KeyhiveNode {
 			this.journals = opened.others;
 			this.durable.use(opened.journal);
 			opened.journal.onFenced((reason) => this.fenced(reason));
-			if (opened.journal.instance) this.store.setMeta("instance", opened.journal.instance);
 			if (adopt) {
 				for (let next = this.store.snapshotPart(null, 256 * 1024); next; next = this.store.snapshotPart(next.cursor, 256 * 1024)) {
 					await this.durable.receive(next.part);
 				}
 				this.logger.info(`adopted what ${this.store.file} held into the journal`);
+			}
+			if (opened.journal.instance) {
+				// Only now is the file stale after a crash: one during the adoption adopts it again at the next start.
+				this.store.setMeta("instance", opened.journal.instance);
+				// From now on the file is never read after a crash: syncing it to the disk would buy nothing.
+				this.store.setSynchronous("OFF");
 			}
 		})();
 		return this.opening;

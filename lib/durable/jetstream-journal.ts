@@ -171,9 +171,19 @@ export class JetStreamJournal implements Journal {
 		if (this.closed) return Promise.reject(new JournalUnavailableError("the journal is closed"));
 		return new Promise((resolve, reject) => {
 			this.queue.push({ record, bytes: JSON.stringify(record), resolve, reject });
-			this.writing ??= this.drain().finally(() => {
-				this.writing = null;
-			});
+			this.startDrain();
+		});
+	}
+
+	/**
+	 * Drains the queue unless a drain runs. A write queued after the running drain looked at the
+	 * queue for the last time, but before that drain's promise settled, would wait for the next
+	 * write: so a drain that ends with writes queued starts the next one.
+	 */
+	private startDrain(): void {
+		this.writing ??= this.drain().finally(() => {
+			this.writing = null;
+			if (this.queue.length > 0 && this.fencedReason === null && !this.closed) this.startDrain();
 		});
 	}
 

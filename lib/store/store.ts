@@ -46,8 +46,11 @@ export * from "./types";
 
 export interface StoreOptions {
 	dedupeWindowMs?: number;
-	/** SQLite synchronous pragma: FULL survives power loss, NORMAL survives a killed process. */
-	synchronous?: "FULL" | "NORMAL";
+	/**
+	 * SQLite synchronous pragma: FULL survives power loss, NORMAL survives a killed process, OFF
+	 * too but may leave a corrupt file after power loss (for a file that is never read after a crash).
+	 */
+	synchronous?: "FULL" | "NORMAL" | "OFF";
 }
 
 type StoredListener = (rows: StoredMessage[]) => void;
@@ -119,6 +122,11 @@ export class Store {
 		}
 		this.db.exec(SCHEMA);
 		this.db.prepare("INSERT OR REPLACE INTO meta (name, value) VALUES ('schema', ?)").run(String(SCHEMA_VERSION));
+	}
+
+	/** How far commits are synced to the disk from now on (see StoreOptions.synchronous). */
+	setSynchronous(mode: NonNullable<StoreOptions["synchronous"]>): void {
+		this.db.pragma(`synchronous = ${mode}`);
 	}
 
 	meta(name: string): string | undefined {

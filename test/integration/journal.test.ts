@@ -84,6 +84,20 @@ describe("the JetStream journal", () => {
 		assert.ok(groups < 100, `200 writes went out in ${groups} publishes`);
 	});
 
+	it("a write made while the drain before it is ending is stored without waiting for another write", async () => {
+		const { journal, store } = await open(uniqueName("journal"), "n1");
+		// Each gap is a number of microtask turns after a write resolves: one of them falls between the
+		// drain's last look at its queue and the end of its promise.
+		for (let gap = 0; gap < 12; gap++) {
+			await journal.write({ t: "append", rows: rows(`g${gap}-a`, 1) });
+			for (let turn = 0; turn < gap; turn++) await Promise.resolve();
+			const second = journal.write({ t: "append", rows: rows(`g${gap}-b`, 1) });
+			const stored = await Promise.race([second.then(() => true), sleep(3000).then(() => false)]);
+			assert.ok(stored, `a write ${gap} turns after the one before it waited 3 s without being stored`);
+		}
+		assert.equal(store.pendingCount, 24);
+	});
+
 	it("a sealed instance's next write is refused with FencedError, it tells its listeners once, and the sealed journal reads back whole", async () => {
 		const namespace = uniqueName("journal");
 		const { journal: writer, store } = await open(namespace, "n1");

@@ -15,7 +15,8 @@ import { Store } from "../../lib/store/store";
 import { closeConnectionFromOutside } from "../support/amqp";
 import { startNode } from "../support/broker";
 import { groupAlive, NodeProcess } from "../support/cluster";
-import { AMQP_URL, uniqueName } from "../support/env";
+import { AMQP_URL, NATS_URL, uniqueName } from "../support/env";
+import { deleteJournalStream } from "../support/journal-stream";
 import { tempDir } from "../support/tmp";
 import { waitFor } from "../support/wait";
 import { deleteQueues, Producer, ResultsCollector } from "../support/traffic";
@@ -60,6 +61,52 @@ describe("a single node", () => {
 		const verdict = verify(published, results.results);
 		assert.ok(isClean(verdict), summary(verdict));
 		assert.equal(stats.pending, 0);
+	});
+});
+
+describe("a lone node given a transporter", () => {
+	const name = uniqueName("adopt");
+	const namespace = uniqueName("adopt");
+	const dir = tempDir(name);
+	const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: dir.dir, KEYHIVE_ACTORS: "20" };
+	let results: ResultsCollector;
+
+	before(async () => {
+		results = new ResultsCollector(AMQP_URL, env.KEYHIVE_RESULTS_QUEUE);
+		await results.start();
+	});
+	after(async () => {
+		await results.close();
+		await deleteQueues(AMQP_URL, env.KEYHIVE_QUEUE, env.KEYHIVE_RESULTS_QUEUE);
+		await deleteJournalStream(NATS_URL, namespace);
+		dir.cleanup();
+	});
+
+	it("adopts what its file held into JetStream: every message pending at the switch performed once, in order, with the counters it had", async () => {
+		const published: PublishedMessage[] = [];
+		const messages = Array.from({ length: 2000 }, (_, n) => {
+			const message = { id: `a-${n}`, key: `key_${(n % 20) + 1}`, payload: JSON.stringify({ n }) };
+			published.push({ id: message.id, key: message.key });
+			return message;
+		});
+		// One message per perform of 100 ms: most are still pending in the file when the node stops.
+		let broker = await startNode("adopter", { ...env, KEYHIVE_DEMO_WORK_MS: "100", KEYHIVE_MAX_BATCH: "1" });
+		for (let from = 0; from < 2000; from += 500) await broker.call("store.append", { messages: messages.slice(from, from + 500) });
+		await waitFor(() => results.distinctIds() > 0, { timeoutMs: 30_000, message: "a first result" });
+		await broker.stop();
+		const file = new Store(path.join(dir.dir, "adopter.sqlite"));
+		const pendingAtSwitch = file.pendingCount;
+		file.close();
+		assert.ok(pendingAtSwitch > 1000, `${pendingAtSwitch} messages pending when the node stopped`);
+
+		broker = await startNode("adopter", { ...env, TRANSPORTER: NATS_URL, NAMESPACE: namespace, KEYHIVE_CONSENSUS: "1" });
+		try {
+			await waitFor(() => results.distinctIds() >= 2000, { timeoutMs: 60_000, message: "2,000 results" });
+		} finally {
+			await broker.stop();
+		}
+		const verdict = verify(published, results.results);
+		assert.ok(isClean(verdict), summary(verdict));
 	});
 });
 
