@@ -12,6 +12,7 @@ import type { KeyhiveConfig } from "./config";
 import { DurableStore } from "./durable/durable-store";
 import type { Journal } from "./durable/journal";
 import { openJournal } from "./durable/open-journal";
+import { dropStaleStore, markJournaled } from "./durable/stale-store";
 import type { EnteringRow } from "./durable/records";
 import { type OtherJournals, Takeover } from "./durable/takeover";
 import type { InboxSink } from "./ingest/consumer";
@@ -178,6 +179,7 @@ export class KeyhiveNode {
 			if (opened.journal.instance) {
 				// Only now is the file stale after a crash: one during the adoption adopts it again at the next start.
 				this.store.setMeta("instance", opened.journal.instance);
+				markJournaled(this.config.dataDir, this.nodeID, opened.journal.instance);
 				// From now on the file is never read after a crash: syncing it to the disk would buy nothing.
 				this.store.setSynchronous("OFF");
 			}
@@ -391,17 +393,4 @@ export function nodeOf(owner: object, make: () => KeyhiveNode): KeyhiveNode {
 	let node = nodes.get(owner);
 	if (!node) nodes.set(owner, (node = make()));
 	return node;
-}
-
-/** Deletes this node's store file when an earlier instance wrote it (its journal holds all of it). */
-function dropStaleStore(dir: string, nodeID: string): void {
-	let stale = false;
-	try {
-		const store = Store.open(dir, nodeID);
-		stale = store.meta("instance") !== undefined;
-		store.close();
-	} catch {
-		stale = true;
-	}
-	if (stale) Store.remove(dir, nodeID);
 }

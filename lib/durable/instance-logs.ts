@@ -42,25 +42,35 @@ export class InstanceLogs implements OtherJournals {
 	 * still catching up), and checked as a chain: every message the journal wrote names the
 	 * sequence before it, so a message missing in between fails the read instead of being skipped.
 	 * The one jump allowed is to a snapshot's first part: what came before it is purged only once
-	 * its last part is stored, so the snapshot is whole (the writer purged while this read ran).
+	 * its last part is stored (the writer purged while this read ran), so after a jump the read
+	 * fails unless it meets a snapshot's last part: the history it skipped is then not needed.
 	 */
 	async *read(instance: string, untilSeq: number): AsyncIterable<Positioned> {
 		const subject = this.subjectOf(instance);
 		let previous: number | null = null;
+		let jumped: number | null = null;
 		for (let from = 1; from <= untilSeq; ) {
 			const message = await this.jsm.streams.getMessage(this.stream, nextOnSubject(from, subject)).catch((err: NatsError) => {
 				if (err.api_error?.err_code === NO_MESSAGE || err.code === "404") return null;
 				throw err;
 			});
-			if (message === null || message.seq > untilSeq) throw new Error(`the journal of ${instance} ends before its seal at ${untilSeq}`);
+			if (message === null || message.seq > untilSeq) {
+				if (jumped !== null) throw new Error(`the journal of ${instance} has a gap before message ${jumped}, a snapshot that never completed`);
+				throw new Error(`the journal of ${instance} ends before its seal at ${untilSeq}`);
+			}
 			const records = JSON.parse(message.string()) as JournalRecord[];
 			const before = message.header?.get(PREVIOUS_HEADER);
 			if (before) {
 				const snapshotBegins = records[0]?.t === "snapshot" && records[0].begin;
 				const expected = snapshotBegins && Number(before) >= (previous ?? 0) ? Number(before) : (previous ?? 0);
+				if (Number(before) !== (previous ?? 0)) jumped = message.seq;
 				if (Number(before) !== expected) {
 					throw new Error(`the journal of ${instance} has a gap: message ${message.seq} follows ${before}, the read found ${expected}`);
 				}
+			}
+			if (records.some((r) => r.t === "snapshot" && r.last)) jumped = null;
+			if (jumped !== null && message.seq === untilSeq) {
+				throw new Error(`the journal of ${instance} has a gap before message ${jumped}, a snapshot that never completed`);
 			}
 			for (const record of records) yield { record, seq: message.seq };
 			previous = message.seq;

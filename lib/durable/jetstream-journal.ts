@@ -40,6 +40,8 @@ const WATCH_MS = 2000;
  * A stalled process that resumes sees its monotonic clock jumped past this.
  */
 const OWNER_LEASE_MS = 500;
+/** Bytes of a NATS message left for its headers (msg id, expected sequence, previous): max_payload counts them too. */
+const HEADER_ROOM = 1024;
 /** JetStream's code for an expected last subject sequence that is not the subject's last. */
 const WRONG_LAST_SEQUENCE = 10071;
 
@@ -82,6 +84,8 @@ export class JetStreamJournal implements Journal {
 	private last = 0;
 	private groups = 0;
 	private writing: Promise<void> | null = null;
+	/** Settles once the last write queued is applied or failed (writes settle in order). */
+	private lastWrite: Promise<unknown> = Promise.resolve();
 	private fencedReason: string | null = null;
 	private readonly fencedListeners: ((reason: string) => void)[] = [];
 	private closed = false;
@@ -169,10 +173,12 @@ export class JetStreamJournal implements Journal {
 	write(record: JournalRecord): Promise<unknown> {
 		if (this.fencedReason !== null) return Promise.reject(new FencedError(this.instance, this.fencedReason));
 		if (this.closed) return Promise.reject(new JournalUnavailableError("the journal is closed"));
-		return new Promise((resolve, reject) => {
+		const written = new Promise((resolve, reject) => {
 			this.queue.push({ record, bytes: JSON.stringify(record), resolve, reject });
 			this.startDrain();
 		});
+		this.lastWrite = written.catch(() => undefined);
+		return written;
 	}
 
 	/**
@@ -191,7 +197,13 @@ export class JetStreamJournal implements Journal {
 		return (await this.write({ t: "epoch" })) as number;
 	}
 
+	/** A snapshot's remaining parts are not waited for: a handoff waits only for the writes before it. */
 	async idle(): Promise<void> {
+		await this.lastWrite;
+	}
+
+	/** Resolves when nothing is being published: writes and any snapshot under way are done. */
+	private async drained(): Promise<void> {
 		while (this.writing) await this.writing;
 	}
 
@@ -222,7 +234,7 @@ export class JetStreamJournal implements Journal {
 	}
 
 	async retire(): Promise<void> {
-		await this.idle();
+		await this.drained();
 		if (this.fencedReason === null) await this.logs.remove(this.instance);
 	}
 
@@ -230,7 +242,7 @@ export class JetStreamJournal implements Journal {
 		this.closed = true;
 		clearInterval(this.watch);
 		for (const waiting of this.queue.splice(0)) waiting.reject(new JournalUnavailableError("the journal is closed"));
-		await this.idle();
+		await this.drained();
 		// close(), not drain(): every write is settled, and drain would wait forever for a server that is gone.
 		await this.nc.close().catch(() => undefined);
 	}
@@ -241,16 +253,16 @@ export class JetStreamJournal implements Journal {
 				const group = this.queue.length > 0 ? this.nextGroup() : [];
 				const bodies = group.map((w) => w.bytes);
 				const size = bodies.reduce((sum, body) => sum + Buffer.byteLength(body) + 1, 1);
-				const limit = this.nc.info?.max_payload ?? Number.POSITIVE_INFINITY;
+				const limit = this.payloadLimit();
 				if (size > limit) {
 					// Only a lone record can be this large (groups stop at GROUP_BYTES): waiting would never store it.
-					for (const w of group) w.reject(new Error(`a ${w.record.t} record of ${size} bytes is more than one NATS message may carry (max_payload ${limit})`));
+					for (const w of group) w.reject(new Error(`a ${w.record.t} record of ${size} bytes is more than one NATS message may carry (${limit} bytes)`));
 					continue;
 				}
 				// An epoch goes alone: its position is its own.
 				const part = group[0]?.record.t === "epoch" ? null : this.nextSnapshotPart(limit - size);
 				if (group.length === 0 && part === null) {
-					this.dropSnapshot(`a part of it is more than one NATS message may carry (max_payload ${limit})`);
+					this.dropSnapshot(`a part of it is more than one NATS message may carry (${limit} bytes)`);
 					continue;
 				}
 				const seq = await this.store(part ? [...bodies, part.body] : bodies, size);
@@ -274,6 +286,11 @@ export class JetStreamJournal implements Journal {
 		this.snapshot.reader.close();
 		this.snapshot = null;
 		if (why) this.options.logger.error(`journal snapshot dropped: ${why}`);
+	}
+
+	/** The most bytes of records one message may carry. */
+	private payloadLimit(): number {
+		return (this.nc.info?.max_payload ?? Number.POSITIVE_INFINITY) - HEADER_ROOM;
 	}
 
 	/** The queued records that go out together: an epoch alone (its position must be its own), else up to GROUP_BYTES. */
@@ -406,7 +423,8 @@ export class JetStreamJournal implements Journal {
 	 */
 	private async startSnapshotIfDue(): Promise<void> {
 		const due = Math.max(SNAPSHOT_MIN_BYTES, 2 * this.lastSnapshotBytes);
-		if (this.snapshot !== null || this.bytesSinceSnapshot < (this.snapshotsHeld ? 2 * due : due)) return;
+		if (this.snapshot !== null || this.fencedReason !== null || this.closed) return;
+		if (this.bytesSinceSnapshot < (this.snapshotsHeld ? 2 * due : due)) return;
 		let reader: SnapshotReader;
 		try {
 			reader = this.options.target.openSnapshot(SNAPSHOT_PART_BYTES);
@@ -417,8 +435,11 @@ export class JetStreamJournal implements Journal {
 		}
 		this.bytesSinceSnapshot = 0;
 		this.snapshot = { reader, begin: 0, parts: 0, bytes: 0, unsent: null };
-		const first = this.nextSnapshotPart(Number.POSITIVE_INFINITY);
-		if (first === null) return;
+		const first = this.nextSnapshotPart(this.payloadLimit());
+		if (first === null) {
+			this.dropSnapshot(`its first part is more than one NATS message may carry (${this.payloadLimit()} bytes)`);
+			return;
+		}
 		const seq = await this.store([first.body], 0);
 		if (seq === null) return;
 		this.snapshot.begin = seq;
@@ -430,7 +451,13 @@ export class JetStreamJournal implements Journal {
 		const snapshot = this.snapshot;
 		if (snapshot === null) return null;
 		if (snapshot.unsent === null) {
-			const next = snapshot.reader.next();
+			let next: ReturnType<SnapshotReader["next"]>;
+			try {
+				next = snapshot.reader.next();
+			} catch (err) {
+				this.dropSnapshot(`the store could not be read (${(err as Error).message})`);
+				return null;
+			}
 			if (next === null) return null;
 			const record: JournalRecord = { t: "snapshot", begin: snapshot.parts === 0, last: next.last, part: next.part };
 			snapshot.unsent = { body: JSON.stringify(record), last: next.last };
@@ -448,10 +475,16 @@ export class JetStreamJournal implements Journal {
 		if (!part.last) return;
 		this.snapshot = null;
 		this.lastSnapshotBytes = snapshot.bytes;
-		this.options.logger.info(`journal snapshot at ${snapshot.begin}: ${snapshot.bytes} bytes in ${snapshot.parts} parts; what came before it is purged`);
-		await this.jsm.streams.purge(this.stream, { filter: this.subject, seq: snapshot.begin }).catch((err: Error) => {
-			this.options.logger.warn(`could not purge the journal before its snapshot (${err.message}); the next snapshot will`);
-		});
+		const purged = await this.jsm.streams.purge(this.stream, { filter: this.subject, seq: snapshot.begin }).then(
+			() => true,
+			(err: Error) => {
+				this.options.logger.warn(`could not purge the journal before its snapshot (${err.message}); the next snapshot will`);
+				return false;
+			},
+		);
+		this.options.logger.info(
+			`journal snapshot at ${snapshot.begin}: ${snapshot.bytes} bytes in ${snapshot.parts} parts${purged ? "; what came before it is purged" : ""}`,
+		);
 	}
 }
 

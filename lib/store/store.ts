@@ -93,6 +93,8 @@ export class Store {
 		this.db.pragma("journal_mode = WAL");
 		this.db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
 		this.db.pragma("busy_timeout = 5000");
+		// A WAL that grew while a snapshot reader held it (lib/store/snapshot.ts) shrinks back once reset.
+		this.db.pragma("journal_size_limit = 67108864");
 		this.checkVersion();
 		this.dedupeWindowMs = options.dedupeWindowMs ?? 3_600_000;
 		this.sql = prepareStatements(this.db);

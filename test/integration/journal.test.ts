@@ -11,7 +11,7 @@ import { FencedError, type Positioned } from "../../lib/durable/journal";
 import { JetStreamJournal } from "../../lib/durable/jetstream-journal";
 import { JournalStartError, streamNames } from "../../lib/durable/jetstream-stream";
 import { PREVIOUS_HEADER } from "../../lib/durable/instance-logs";
-import type { EnteringRow } from "../../lib/durable/records";
+import type { EnteringRow, JournalRecord } from "../../lib/durable/records";
 import { Replay } from "../../lib/durable/replay";
 import { natsOptions } from "../../lib/nats";
 import { Store } from "../../lib/store/store";
@@ -69,6 +69,14 @@ describe("the JetStream journal", () => {
 		const entries: Positioned[] = [];
 		for await (const entry of reader.logs.read(instance, until)) entries.push(entry);
 		return entries;
+	}
+
+	/** A logger that notes when a snapshot of the journal is whole and what came before it purged. */
+	function snapshotLogger(): { logger: Logger; snapshotted(): Promise<unknown> } {
+		const infos: string[] = [];
+		const logger: Logger = { ...quiet, info: (m) => infos.push(m) };
+		const snapshotted = () => waitFor(() => infos.some((m) => /journal snapshot at .*purged/.test(m)), { timeoutMs: 20_000, message: "a snapshot" });
+		return { logger, snapshotted };
 	}
 
 	it("stores concurrent writes in fewer publishes than writes, applies each in order and resolves with what applying it returned", async () => {
@@ -145,6 +153,20 @@ describe("the JetStream journal", () => {
 		await assert.rejects(readAll(taker, writer.instance, sealedAt), /has a gap/);
 	});
 
+	it("a read that jumps to a snapshot's first part fails when that snapshot never completes: the history it skipped was not purged", async () => {
+		const namespace = uniqueName("journal");
+		const { journal: writer } = await open(namespace, "n1");
+		const { journal: taker } = await open(namespace, "n2");
+		await writer.write({ t: "epoch" });
+		// A snapshot's first part that names a predecessor the read never saw, and no last part after it.
+		const h = headers();
+		h.set(PREVIOUS_HEADER, "1000");
+		const part: JournalRecord = { t: "snapshot", begin: true, last: false, part: { messages: [], actors: [], processed: [] } };
+		await nc.jetstream().publish(`${streamNames(namespace).subjectPrefix}.${writer.instance}`, JSON.stringify([part]), { headers: h });
+		const sealedAt = await taker.logs.seal(writer.instance, "n2");
+		await assert.rejects(readAll(taker, writer.instance, sealedAt), /a snapshot that never completed/);
+	});
+
 	it("an idle instance finds out it was sealed without writing", async () => {
 		const namespace = uniqueName("journal");
 		const { journal: idle } = await open(namespace, "n1");
@@ -170,14 +192,15 @@ describe("the JetStream journal", () => {
 
 	it("snapshots once enough was written, purges what came before, and the journal still replays to the same state", async () => {
 		const namespace = uniqueName("journal");
-		const { journal, store } = await open(namespace, "n1");
+		const { logger, snapshotted } = snapshotLogger();
+		const { journal, store } = await open(namespace, "n1", logger);
 		const { journal: reader } = await open(namespace, "n2");
 		// Each row is 2 KB and half of them are performed: the snapshot holds less than the history.
 		for (let i = 0; i < 60; i++) {
 			const stored = (await journal.write({ t: "append", rows: rows(`s${i}-`, 100, 2000) })) as { stored: { id: string; key: string }[] };
 			if (i % 2 === 0) await journal.write({ t: "commit", commit: { done: stored.stored.map((r) => ({ id: r.id, key: r.key })) }, at: i });
 		}
-		await journal.idle();
+		await snapshotted();
 		const info = await jsm.streams.info(streamNames(namespace).stream, { subjects_filter: ">" });
 		const held = info.state.subjects?.[`${streamNames(namespace).subjectPrefix}.${journal.instance}`] ?? 0;
 		assert.ok(held < 60, `the writer's subject holds ${held} messages after a snapshot (90 were written)`);
@@ -201,7 +224,8 @@ describe("the JetStream journal", () => {
 		const namespace = uniqueName("journal");
 		const files = tempDir("keyhive-journal-snapshot-");
 		try {
-			const { journal, store } = await open(namespace, "n1", quiet, NATS_URL, files.store("n1"));
+			const { logger, snapshotted } = snapshotLogger();
+			const { journal, store } = await open(namespace, "n1", logger, NATS_URL, files.store("n1"));
 			const { journal: reader } = await open(namespace, "n2");
 			// 2 KB rows, writes kept in flight: the snapshot (due at 8 MB) is taken while they go on.
 			const writes: Promise<unknown>[] = [];
@@ -215,7 +239,7 @@ describe("the JetStream journal", () => {
 				if (writes.length >= 4) await writes.shift();
 			}
 			await Promise.all(writes);
-			await journal.idle();
+			await snapshotted();
 
 			const sealedAt = await reader.logs.seal(journal.instance, "n2");
 			const entries = await readAll(reader, journal.instance, sealedAt);
@@ -242,7 +266,8 @@ describe("the JetStream journal", () => {
 
 	it("a read that runs while the writer snapshots and purges goes on from the snapshot's first part and replays to the writer's state", async () => {
 		const namespace = uniqueName("journal");
-		const { journal: writer, store } = await open(namespace, "n1");
+		const { logger, snapshotted } = snapshotLogger();
+		const { journal: writer, store } = await open(namespace, "n1", logger);
 		const { journal: taker } = await open(namespace, "n2");
 		for (let i = 0; i < 5; i++) await writer.write({ t: "append", rows: rows(`h${i}-`, 10) });
 		const read = taker.logs.read(writer.instance, Number.MAX_SAFE_INTEGER)[Symbol.asyncIterator]();
@@ -250,7 +275,7 @@ describe("the JetStream journal", () => {
 		for (let i = 0; i < 3; i++) replay.add((await read.next()).value as Positioned);
 		// 9 MB more: a snapshot is due, and once it is whole what the read has not reached yet is purged.
 		for (let i = 0; i < 45; i++) await writer.write({ t: "append", rows: rows(`s${i}-`, 100, 2000) });
-		await writer.idle();
+		await snapshotted();
 		const info = await jsm.streams.info(streamNames(namespace).stream, { subjects_filter: ">" });
 		const held = info.state.subjects?.[`${streamNames(namespace).subjectPrefix}.${writer.instance}`] ?? 0;
 		assert.ok(held < 45, `the writer's subject holds ${held} messages after its snapshot (51 were written)`);
