@@ -93,7 +93,11 @@ export class Store {
 		this.db.pragma("journal_mode = WAL");
 		this.db.pragma(`synchronous = ${options.synchronous ?? "FULL"}`);
 		this.db.pragma("busy_timeout = 5000");
-		// A WAL that grew while a snapshot reader held it (lib/store/snapshot.ts) shrinks back once reset.
+		// Checkpoints every 64 MiB of WAL, not SQLite's 4 MiB: a page rewritten many times (the tail of
+		// a table, a hot index page) is copied and synced once, and the syncs compete less with the
+		// broker's own (bench:ingest (b3) ran 5% faster). The WAL shrinks back to that size once reset,
+		// also after a snapshot reader held it (lib/store/snapshot.ts).
+		this.db.pragma("wal_autocheckpoint = 16384");
 		this.db.pragma("journal_size_limit = 67108864");
 		this.checkVersion();
 		this.dedupeWindowMs = options.dedupeWindowMs ?? 3_600_000;
