@@ -26,19 +26,21 @@ function queueEnv(name: string) {
 	return { KEYHIVE_QUEUE: `${name}.inbox`, KEYHIVE_RESULTS_QUEUE: `${name}.processed`, AMQP_URL };
 }
 
-describe("a single node", () => {
-	const name = uniqueName("node");
-	const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: tempDir(name).dir, KEYHIVE_ACTORS: "2000" };
-	let results: ResultsCollector;
-
-	before(async () => {
-		results = new ResultsCollector(AMQP_URL, env.KEYHIVE_RESULTS_QUEUE);
-		await results.start();
-	});
+/** The results of env's queues, collected while the describe block it is called in runs; the queues are deleted after it. */
+function collectResults(env: { KEYHIVE_QUEUE: string; KEYHIVE_RESULTS_QUEUE: string }): ResultsCollector {
+	const results = new ResultsCollector(AMQP_URL, env.KEYHIVE_RESULTS_QUEUE);
+	before(() => results.start());
 	after(async () => {
 		await results.close();
 		await deleteQueues(AMQP_URL, env.KEYHIVE_QUEUE, env.KEYHIVE_RESULTS_QUEUE);
 	});
+	return results;
+}
+
+describe("a single node", () => {
+	const name = uniqueName("node");
+	const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: tempDir(name).dir, KEYHIVE_ACTORS: "2000" };
+	const results = collectResults(env);
 
 	it("performs 20,000 messages over 2,000 keys once each, in order, across a stop and restart mid-stream", async () => {
 		const published: PublishedMessage[] = [];
@@ -69,15 +71,8 @@ describe("a lone node given a transporter", () => {
 	const namespace = uniqueName("adopt");
 	const dir = tempDir(name);
 	const env = { ...queueEnv(name), KEYHIVE_DATA_DIR: dir.dir, KEYHIVE_ACTORS: "20" };
-	let results: ResultsCollector;
-
-	before(async () => {
-		results = new ResultsCollector(AMQP_URL, env.KEYHIVE_RESULTS_QUEUE);
-		await results.start();
-	});
+	const results = collectResults(env);
 	after(async () => {
-		await results.close();
-		await deleteQueues(AMQP_URL, env.KEYHIVE_QUEUE, env.KEYHIVE_RESULTS_QUEUE);
 		await deleteJournalStream(NATS_URL, namespace);
 		dir.cleanup();
 	});
